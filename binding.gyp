@@ -5,7 +5,8 @@
       "native/src/core.cc",
       "native/src/ops_math.cc",
       "native/src/ops_shape.cc",
-      "native/src/ops_nn.cc"
+      "native/src/ops_nn.cc",
+      "native/src/rng_state.cc"
     ],
     "include_dirs": [
       "<!@(node -p \"require('node-addon-api').include_dir\")",

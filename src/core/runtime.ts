@@ -20,3 +20,22 @@ export function getNumThreads(): number {
 export function torchVersion(): string {
   return call('version') as string;
 }
+
+/** The CPU generator's state as bytes, for checkpoints (restores dropout, init and sampling exactly). */
+export function getRngState(): Uint8Array {
+  const h = call('getRngState');
+  try {
+    return new Uint8Array(call('toBuffer', h) as ArrayBuffer);
+  } finally {
+    call('dispose', h);
+  }
+}
+
+export function setRngState(state: Uint8Array): void {
+  const h = call('fromBuffer', state, [state.length], 0, null);
+  try {
+    call('setRngState', h);
+  } finally {
+    call('dispose', h);
+  }
+}

@@ -80,6 +80,7 @@ export class Nsga2<G extends Genome> {
   /**
    * Genomes to evaluate: the initial sample first, offspring afterwards. Asking again
    * before telling returns the same batch, so a caller that lost its results can retry.
+   * The genomes are the algorithm's own: evaluate them, don't modify them.
    */
   ask(): G[] {
     if (this.pending === null) this.pending = this.gen === 0 ? this.opts.sampling.sample(this.popSize, this.opts.rng) : this.mate();
