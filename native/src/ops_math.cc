@@ -63,19 +63,13 @@ UNARY(isfinite, isfinite)
 OP(clamp) { RET(at::clamp(T(info, 0), OptS(info, 1), OptS(info, 2))); }
 OP(where) {
   const auto& c = T(info, 0);
-  // A scalar branch takes the other branch's options, as torch.where does for Python numbers.
-  at::Tensor a, b;
-  if (isTensor(info[1])) a = T(info, 1);
-  if (isTensor(info[2])) b = T(info, 2);
-  if (!a.defined() && !b.defined()) {
-    a = at::scalar_tensor(S(info, 1), at::kFloat);
-    b = at::scalar_tensor(S(info, 2), at::kFloat);
-  } else if (!a.defined()) {
-    a = at::scalar_tensor(S(info, 1), b.options());
-  } else if (!b.defined()) {
-    b = at::scalar_tensor(S(info, 2), a.options());
-  }
-  RET(at::where(c, a, b));
+  // A number branch follows torch.where's scalar overloads: where(c, intTensor, 0.5) is float,
+  // where(c, 1, 0) is int64 (building the scalar with the other branch's dtype truncated 0.5 to 0).
+  bool ta = isTensor(info[1]), tb = isTensor(info[2]);
+  if (ta && tb) RET(at::where(c, T(info, 1), T(info, 2)));
+  if (ta) RET(at::where(c, T(info, 1), S(info, 2)));
+  if (tb) RET(at::where(c, S(info, 1), T(info, 2)));
+  RET(at::where(c, S(info, 1), S(info, 2)));
 }
 
 // ---- reductions ------------------------------------------------------------------------------------

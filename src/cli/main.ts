@@ -1,0 +1,15 @@
+/** The `topiary` command. */
+import { Command } from 'commander';
+import { topiaryVersion } from '../experiment/env.js';
+import { trainCommand } from './train.js';
+
+export function buildCli(): Command {
+  const program = new Command('topiary')
+    .description('prune neural networks: EVO-POP, HIER-MOEA, PMP and its baselines, on libtorch')
+    .version(topiaryVersion())
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(trainCommand());
+  return program;
+}
+
+await buildCli().parseAsync(process.argv);

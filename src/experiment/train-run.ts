@@ -1,0 +1,106 @@
+/** `topiary train`: build everything from a validated TrainConfig, train, evaluate, write result.json. */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { manualSeed, setNumThreads } from '../core/runtime.js';
+import { createModel } from '../models/registry.js';
+import { modelStats } from '../models/stats.js';
+import type { Module } from '../nn/module.js';
+import { Adam, AdamW, SGD, type Optimizer } from '../optim/optimizer.js';
+import { makeSchedule, type ScheduleName } from '../optim/schedule.js';
+import { saveSafetensors } from '../tensor/safetensors.js';
+import { evaluate } from '../train/evaluate.js';
+import { train, type Callback, type EpochRecord } from '../train/loop.js';
+import { writeJsonAtomic } from '../train/checkpoint.js';
+import { makeProgress } from '../report/progress.js';
+import type { TrainConfig } from './config.js';
+import { setupData, type DataBundle } from './data-setup.js';
+import { versions } from './env.js';
+
+export interface RunOptions {
+  out: string;
+  dataDir?: string;
+  /** Progress bar and per-epoch lines on stderr. */
+  progress?: boolean;
+  /** Stop after n epochs of this invocation (tests of resuming). */
+  stopAfterEpochs?: number;
+}
+
+export function makeOptimizer(model: Module, c: TrainConfig): Optimizer {
+  const params = model.namedParameters();
+  if (c.optimizer === 'sgd') return new SGD(params, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+  if (c.optimizer === 'adam') return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay });
+  return new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay });
+}
+
+export interface TrainedRun {
+  model: Module;
+  data: DataBundle;
+  history: EpochRecord[];
+  result: Record<string, unknown>;
+}
+
+/**
+ * Train a model as the config says, with extra callbacks (pruning hooks in here), and write
+ * result.json plus the final weights (model.safetensors) into `out`. Resumes from out/checkpoints.
+ */
+export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
+  callbacks?: (model: Module, data: DataBundle) => Callback[];
+  kind?: string;
+  /** Fields merged into result.json. */
+  report?: (model: Module, data: DataBundle) => Record<string, unknown>;
+  model?: (data: DataBundle) => Module;
+} = {}): Promise<TrainedRun> {
+  if (c.threads) setNumThreads(c.threads);
+  manualSeed(c.seed);
+  mkdirSync(o.out, { recursive: true });
+  const data = await setupData(c, { dataDir: o.dataDir });
+  const model = extra.model ? extra.model(data) : createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init });
+  if (c.device !== 'cpu') model.to(c.device);
+  const opt = makeOptimizer(model, c);
+  const schedule = makeSchedule({ name: c.schedule as ScheduleName, epochs: c.epochs, warmupEpochs: c.warmupEpochs, milestones: c.milestones, gamma: c.gamma });
+  const callbacks = extra.callbacks ? extra.callbacks(model, data) : [];
+  const bar = makeProgress({ enabled: o.progress ?? false });
+  const t0 = performance.now();
+  const res = train({
+    model, optimizer: opt, epochs: c.epochs, schedule, labelSmoothing: c.labelSmoothing, callbacks,
+    trainBatches: (e) => { bar.start(data.trainLoader.length, `epoch ${e + 1}/${c.epochs}`); return data.trainLoader.epoch(e); },
+    batchesPerEpoch: data.trainLoader.length,
+    valBatches: data.valLoader ? () => data.valLoader!.epoch(0) : undefined,
+    checkpointDir: join(o.out, 'checkpoints'),
+    stopAfterEpochs: o.stopAfterEpochs,
+    onProgress: (p) => bar.update(p.batch, { loss: p.loss.toFixed(4), acc: (100 * p.accuracy).toFixed(2), ips: Math.round(p.samplesPerSec) }),
+    onEpoch: (r) => bar.log(`epoch ${r.epoch + 1}/${c.epochs}  lr ${r.lr.toPrecision(3)}  loss ${r.trainLoss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%` +
+      `${r.val ? `  val ${(100 * r.val.accuracy).toFixed(2)}%` : ''}  ${r.seconds.toFixed(1)}s`),
+  });
+  bar.stop();
+  const wall = (performance.now() - t0) / 1000;
+  const result: Record<string, unknown> = {
+    kind: extra.kind ?? 'train', model: c.model, dataset: c.dataset, config: c, seed: c.seed,
+    completed: res.completed, resumedFrom: res.resumedFrom,
+  };
+  if (res.completed) {
+    const test = evaluate(model, data.testLoader.epoch(0));
+    const stats = modelStats(model, data.inputShape);
+    Object.assign(result, {
+      finalValAccuracy: res.finalVal?.accuracy ?? null, bestValAccuracy: res.bestVal?.accuracy ?? null, bestEpoch: res.bestEpoch,
+      testAccuracy: test.accuracy, testLoss: test.loss,
+      params: stats.params, nonzeroParams: stats.nonzeroParams, flops: stats.flops, nonzeroFlops: stats.nonzeroFlops,
+      layers: stats.layers,
+      secondsPerEpoch: res.history.map((h) => +h.seconds.toFixed(3)), wallSeconds: +wall.toFixed(2),
+      loaderShare: data.trainLoader.stats.ms / 1000 / Math.max(1e-9, res.history.filter((h) => h.epoch >= (res.resumedFrom ?? -1) + 1).reduce((s, h) => s + h.seconds, 0)),
+      history: res.history, versions: versions(),
+      ...(extra.report ? extra.report(model, data) : {}),
+    });
+    saveSafetensors(join(o.out, 'model.safetensors'), model.stateDict(), { model: c.model, dataset: c.dataset, config: JSON.stringify(c) });
+  }
+  writeJsonAtomic(join(o.out, 'result.json'), result);
+  return { model, data, history: res.history, result };
+}
+
+/** A finished run in `out` (result.json says completed), or null. */
+export function finishedResult(out: string): Record<string, unknown> | null {
+  const f = join(out, 'result.json');
+  if (!existsSync(f)) return null;
+  const r = JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
+  return r.completed ? r : null;
+}
