@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { topiaryVersion } from '../experiment/env.js';
 import { trainCommand } from './train.js';
+import { reproduceCommand } from './reproduce.js';
 
 export function buildCli(): Command {
   const program = new Command('topiary')
@@ -9,6 +10,7 @@ export function buildCli(): Command {
     .version(topiaryVersion())
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(trainCommand());
+  program.addCommand(reproduceCommand());
   return program;
 }
 

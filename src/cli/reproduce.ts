@@ -1,0 +1,34 @@
+/** `topiary reproduce <name>`. */
+import { Command, Option } from 'commander';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import '../experiment/reproductions.js';
+import { getReproduction, reproductionNames } from '../experiment/reproduce.js';
+import { num, runCommand } from './common.js';
+
+export function reproduceCommand(): Command {
+  return new Command('reproduce')
+    .description(`reproduce a paper's table and write docs/results/<name>.md`)
+    .argument('<name>', 'what to reproduce')
+    .option('--seeds <n>', 'number of seeds', num('seeds'), 3)
+    .addOption(new Option('--budget <b>', 'smoke (minutes) or full (the paper\'s epochs)').choices(['smoke', 'full']).default('full'))
+    .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
+    .option('--out <dir>', 'runs folder (default runs/reproduce/<name>)')
+    .option('--doc <file>', 'markdown file to write (default docs/results/<name>.md)')
+    .option('--verbose', 'show stacks on errors')
+    .action(async (name: string, opts: Record<string, unknown>) => {
+      await runCommand(!!opts.verbose, async () => {
+        const seeds = opts.seeds as number;
+        if (!(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError(`--seeds: must be a positive integer, got ${seeds}`);
+        const r = getReproduction(name);
+        await r.run({
+          seeds, budget: opts.budget as 'smoke' | 'full', dataDir: opts.dataDir as string | undefined,
+          out: (opts.out as string) ?? join('runs', 'reproduce', name),
+          doc: (opts.doc as string) ?? join('docs', 'results', `${name}.md`),
+          command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}`,
+          progress: true,
+        });
+      });
+    })
+    .addHelpText('after', () => `\nKnown: ${reproductionNames().join(', ')}`);
+}
