@@ -140,7 +140,11 @@ export function horizontalFlip(opts: HorizontalFlipOptions = {}): Augmentation<U
 // ---- random affine (rotation and translation) --------------------------------------------------------
 
 export interface RandomAffineOptions {
-  /** Rotation angle range in degrees: d means [-d, d]. Positive angles turn counter-clockwise. */
+  /**
+   * Rotation angle range in degrees: d means [-d, d]. Positive angles turn counter-clockwise, as
+   * torch.rot90 and torchvision's rotate do (its affine counts clockwise; over a symmetric range
+   * the two give the same distribution).
+   */
   degrees: number | readonly [number, number];
   /** Largest shift as a fraction of width and height: t means (t, t). Shifts are whole pixels, as torchvision rounds them. */
   translate?: number | readonly [number, number];
