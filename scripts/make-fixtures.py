@@ -260,6 +260,31 @@ OPS = {
     'sgdStep': sgd,
 }
 
+def seeded(fn):
+    """Seed the global CPU generator as manualSeed does, draw, and put the fixture script's own stream back."""
+    def run(i, a):
+        state = torch.get_rng_state()
+        torch.manual_seed(a['seed'])
+        try:
+            return fn(i, a)
+        finally:
+            torch.set_rng_state(state)
+    return run
+
+
+OPS.update({
+    'rand': seeded(lambda i, a: torch.rand(a['shape'], dtype=getattr(torch, a.get('dtype', 'float32')))),
+    'randn': seeded(lambda i, a: torch.randn(a['shape'], dtype=getattr(torch, a.get('dtype', 'float32')))),
+    'randint': seeded(lambda i, a: torch.randint(a['low'], a['high'], a['shape'])),
+    'randperm': seeded(lambda i, a: torch.randperm(a['n'])),
+    'bernoulli': seeded(lambda i, a: torch.bernoulli(i['p']) if 'prob' not in a else torch.bernoulli(i['p'], a['prob'])),
+    'dropoutTrain': seeded(lambda i, a: F.dropout(i['x'], a['p'], True)),
+    'multinomial': seeded(lambda i, a: torch.multinomial(i['probs'], a['n'], a.get('replacement', False))),
+    'uniform_': seeded(lambda i, a: i['x'].clone().uniform_(a['lo'], a['hi'])),
+    'normal_': seeded(lambda i, a: i['x'].clone().normal_(a['mean'], a['std'])),
+    'bernoulli_': seeded(lambda i, a: i['x'].clone().bernoulli_(a['p'])),
+})
+
 CASES = []
 
 
@@ -610,6 +635,22 @@ sg = {'p0': rn(2, 3), 'p1': rn(3), 'g0': rn(2, 3), 'g1': rn(3)}
 case('plain', 'sgdStep', sg, {'lr': 0.1, 'momentum': 0, 'dampening': 0, 'weightDecay': 0, 'nesterov': False, 'steps': 2})
 case('momentum_wd_dampening', 'sgdStep', sg, {'lr': 0.05, 'momentum': 0.9, 'dampening': 0.1, 'weightDecay': 0.01, 'nesterov': False, 'steps': 3})
 case('nesterov', 'sgdStep', sg, {'lr': 0.05, 'momentum': 0.9, 'dampening': 0, 'weightDecay': 0.001, 'nesterov': True, 'steps': 3})
+
+# ---- random draws: libtorch's CPU generator is PyTorch's, so a seed gives PyTorch's numbers -------
+case('seed0', 'rand', {}, {'seed': 0, 'shape': [5]})
+case('seed1_float64', 'rand', {}, {'seed': 1, 'shape': [2, 3], 'dtype': 'float64'})
+case('seed0_small', 'randn', {}, {'seed': 0, 'shape': [3]})
+case('seed2_vectorized', 'randn', {}, {'seed': 2, 'shape': [4, 5]})
+case('seed3', 'randint', {}, {'seed': 3, 'low': -5, 'high': 7, 'shape': [2, 4]})
+case('seed4', 'randperm', {}, {'seed': 4, 'n': 10})
+case('seed5_tensor_p', 'bernoulli', {'p': torch.tensor([[0.1, 0.5, 0.9], [0.3, 0.7, 0.2]])}, {'seed': 5})
+case('seed6_scalar_p', 'bernoulli', {'p': torch.zeros(8)}, {'seed': 6, 'prob': 0.3})
+case('seed7', 'dropoutTrain', {'x': rn(3, 6)}, {'seed': 7, 'p': 0.4})
+case('seed8', 'multinomial', {'probs': torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1]])}, {'seed': 8, 'n': 3})
+case('seed9_replacement', 'multinomial', {'probs': torch.tensor([0.25, 0.5, 0.25])}, {'seed': 9, 'n': 6, 'replacement': True})
+case('seed10', 'uniform_', {'x': torch.zeros(2, 3)}, {'seed': 10, 'lo': -2, 'hi': 3})
+case('seed11_vectorized', 'normal_', {'x': torch.zeros(20)}, {'seed': 11, 'mean': 1.5, 'std': 0.5})
+case('seed12', 'bernoulli_', {'x': torch.zeros(6)}, {'seed': 12, 'p': 0.5})
 
 # ---- write ---------------------------------------------------------------------------------------
 names = [c['name'] for c in CASES]

@@ -33,22 +33,27 @@ function load(): Record<string, NativeFn> {
 
 export const native: Record<string, NativeFn> = load();
 
+// Ordered rules from libtorch's messages to the typed errors: the first match wins. Dtype comes
+// first (its messages may mention sizes), then arguments out of range (their messages say "size"
+// too: "index 5 is out of bounds for dimension 1 with size 3"), then shapes.
+const DTYPE = /dtype|scalar type|ScalarType|not implemented for '|can't be cast|result type|floating point|must be either float|Only Tensors of floating/i;
+const ARGUMENT = new RegExp([
+  'out of range', 'out of bounds', 'exceeds dimension size', 'must be non-negative', 'must be positive', 'must be smaller than',
+  'must be greater', 'greater or equal', 'to be greater than', 'must be in the range', 'to be in \\[', 'must be even', 'step must be',
+  'invalid multinomial', 'invalid argument', 'unknown reduction', 'must be (an integer|a number|a string|an array)', 'is missing',
+  'must be a tensor', 'expected a number', 'device type', 'device string', 'not linked with support', "from the '\\w+' backend",
+].join('|'), 'i');
+const SHAPE = /shape|size|dimension|dims|cannot be multiplied|must match|broadcast|numel|expand|invalid for input|Expected \d+D|expected \d+D|channels|elements/i;
+
 /** Map a native error message to the typed error a caller can catch. */
 export function mapError(op: string, e: unknown): TopiaryError {
   if (e instanceof TopiaryError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const text = msg.startsWith(op + ':') ? msg : `${op}: ${msg}`;
   if (/was disposed/.test(msg)) return new DisposedTensorError(`${op}: a tensor was used after dispose()`);
-  if (/Dimension out of range|out of range|out of bounds|invalid argument|must be (an integer|a number|a string|an array)|is missing|must be a tensor|must be non-negative|must be positive|expected a number/i.test(msg)) {
-    if (!/shape|size/i.test(msg)) return new ArgumentError(text, { cause: e });
-  }
-  if (/dtype|scalar type|ScalarType|not implemented for|Expected object of|type promotion|can't be cast|result type|Long|Float|Bool/.test(msg) &&
-    !/shape|size mismatch|cannot be multiplied/i.test(msg)) {
-    return new DtypeError(text, { cause: e });
-  }
-  if (/shape|size|dimension|dims|cannot be multiplied|must match|broadcast|numel|expand|invalid for input|Expected \d+D|Expected 3D|Expected 4D|expected \d+D|to have \d+ channels|elements/i.test(msg)) {
-    return new ShapeError(text, { cause: e });
-  }
+  if (DTYPE.test(msg)) return new DtypeError(text, { cause: e });
+  if (ARGUMENT.test(msg)) return new ArgumentError(text, { cause: e });
+  if (SHAPE.test(msg)) return new ShapeError(text, { cause: e });
   if (e instanceof TypeError) return new ArgumentError(text, { cause: e });
   return new EngineError(text, { cause: e });
 }

@@ -21,9 +21,10 @@ export function getModel(name: string): ModelSpec {
 
 /** Build a registered model; `init` re-initializes every Linear and Conv2d weight by that scheme. */
 export function createModel(name: string, c: ModelConfig): Module {
-  const m = getModel(name).build(c);
+  const spec = getModel(name);
+  if (c.init && !INIT_NAMES.includes(c.init as InitName)) throw new RegistryError(`unknown init '${c.init}' (known: ${INIT_NAMES.join(', ')})`);
+  const m = spec.build(c);
   if (c.init && c.init !== 'default') {
-    if (!INIT_NAMES.includes(c.init as InitName)) throw new RegistryError(`unknown init '${c.init}' (known: ${INIT_NAMES.join(', ')})`);
     for (const [, mod] of m.namedModules()) {
       if (mod instanceof Linear || mod instanceof Conv2d) initWeight(c.init as InitName, mod.weight, mod.bias);
     }

@@ -1,6 +1,7 @@
 /** Creating tensors: from arrays and typed arrays, and the factory functions of PyTorch. */
 import { call, type Handle } from '../core/binding.js';
 import { type DType, dtypeCode, dtypeOfTypedArray, type TypedArray } from '../core/dtype.js';
+import { checkDevice } from '../core/device.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
 
@@ -11,7 +12,7 @@ export interface CreateOptions {
 }
 
 const dt = (o?: CreateOptions, dflt: DType | null = null) => (o?.dtype ? dtypeCode(o.dtype) : dflt ? dtypeCode(dflt) : null);
-const dev = (o?: CreateOptions) => o?.device ?? null;
+const dev = (o?: CreateOptions) => (o?.device ? checkDevice(o.device) : null);
 function finish(h: Handle, o?: CreateOptions): Tensor {
   const t = new Tensor(h);
   if (o?.requiresGrad) t.requiresGrad_(true);

@@ -3,7 +3,7 @@
  * {name: {dtype, shape, data_offsets}}, then raw little-endian bytes. Nothing executes on load, and
  * every offset is checked, so a truncated or malformed file gives a SerializationError naming it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { call } from '../core/binding.js';
 import { type DType, dtypeCode, elementSize } from '../core/dtype.js';
 import { SerializationError } from '../core/errors.js';
@@ -88,14 +88,21 @@ export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): Decoded
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
   const data = encodeSafetensors(tensors, metadata);
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      // writeSync may write less than asked; loop until every byte is out.
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    // Leave neither a half-written temporary file nor an untyped error behind.
+    try { unlinkSync(tmp); } catch { /* it may not exist */ }
+    throw new SerializationError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
-  renameSync(tmp, path);
 }
 
 export function loadSafetensors(path: string): Decoded {

@@ -4,7 +4,8 @@
  */
 import { call, type Handle } from '../core/binding.js';
 import { type DType, dtypeCode, dtypeName, typedArrayFor, type TypedArray } from '../core/dtype.js';
-import { ArgumentError, DisposedTensorError, ShapeError } from '../core/errors.js';
+import { checkDevice } from '../core/device.js';
+import { ArgumentError, DisposedTensorError, DtypeError, ShapeError } from '../core/errors.js';
 import { track } from './scope.js';
 
 export type Scalar = number | boolean;
@@ -68,7 +69,7 @@ export class Tensor {
   /** A copy of the elements, flat, in a typed array of the dtype (BigInt64Array for int64, Uint8Array for bool). */
   toTypedArray(): TypedArray {
     const d = this.dtype;
-    if (d === 'float16') return this.to('float32').toTypedArray();
+    if (d === 'float16') return readAndDispose(this.to('float32'));
     return typedArrayFor(d, call('toBuffer', this.h) as ArrayBuffer);
   }
   /** Flat numbers (int64 converted to number). */
@@ -93,7 +94,15 @@ export class Tensor {
     if (this._h === null) return 'Tensor(disposed)';
     const s = this.shape;
     const n = this.numel;
-    const body = n <= 20 ? JSON.stringify(this.toArray()) : `[${this.flatten().narrow(0, 0, 6).dataSync().map((v) => +v.toPrecision(4)).join(', ')}, ...]`;
+    let body: string;
+    if (n <= 20) {
+      body = JSON.stringify(this.toArray());
+    } else {
+      const flat = this.flatten();
+      const first = Array.from(readAndDispose(flat.narrow(0, 0, 6)) as ArrayLike<number | bigint>, Number);
+      flat.dispose();
+      body = `[${first.map((v) => +v.toPrecision(4)).join(', ')}, ...]`;
+    }
     return `Tensor(${body}, shape=[${s}], dtype=${this.dtype}, device=${this.device}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
@@ -101,7 +110,7 @@ export class Tensor {
   to(dtypeOrDevice: DType | string, device?: string): Tensor {
     const isDev = dtypeOrDevice === 'cpu' || dtypeOrDevice.startsWith('cuda');
     const dt = isDev ? null : dtypeCode(dtypeOrDevice as DType);
-    const dev = isDev ? dtypeOrDevice : device ?? null;
+    const dev = isDev ? checkDevice(dtypeOrDevice) : device !== undefined ? checkDevice(device) : null;
     return new Tensor(call('to', this.h, dt, dev));
   }
   float(): Tensor { return this.to('float32'); }
@@ -222,7 +231,7 @@ export class Tensor {
   gather(dim: number, index: Tensor): Tensor { return new Tensor(call('gather', this.h, dim, index.h)); }
   scatter(dim: number, index: Tensor, src: TensorLike): Tensor { return new Tensor(call('scatter', this.h, dim, index.h, arg(src))); }
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return new Tensor(call('scatterAdd', this.h, dim, index.h, src.h)); }
-  maskedFill(mask: Tensor, value: TensorLike): Tensor { return new Tensor(call('maskedFill', this.h, mask.h, arg(value))); }
+  maskedFill(mask: Tensor, value: TensorLike): Tensor { boolMask('maskedFill', mask); return new Tensor(call('maskedFill', this.h, mask.h, arg(value))); }
   maskedSelect(mask: Tensor): Tensor { return new Tensor(call('maskedSelect', this.h, mask.h)); }
   nonzero(): Tensor { return new Tensor(call('nonzero', this.h)); }
   flip(dims: number[]): Tensor { return new Tensor(call('flip', this.h, dims)); }
@@ -245,7 +254,7 @@ export class Tensor {
   fill_(v: Scalar): this { call('fill_', this.h, v); return this; }
   clamp_(min?: number | null, max?: number | null): this { call('clamp_', this.h, min ?? null, max ?? null); return this; }
   sqrt_(): this { call('sqrt_', this.h); return this; }
-  maskedFill_(mask: Tensor, value: TensorLike): this { call('maskedFill_', this.h, mask.h, arg(value)); return this; }
+  maskedFill_(mask: Tensor, value: TensorLike): this { boolMask('maskedFill_', mask); call('maskedFill_', this.h, mask.h, arg(value)); return this; }
   /** Copy `src`'s elements, in order, into the positions where `mask` is true. */
   maskedScatter_(mask: Tensor, src: Tensor): this { call('maskedScatter_', this.h, mask.h, src.h); return this; }
   indexPut_(indices: Tensor[], values: Tensor, accumulate = false): this {
@@ -267,11 +276,30 @@ export class Tensor {
     const g = call('grad', this.h) as Handle | null;
     return g === null ? null : new Tensor(g);
   }
-  set grad(g: Tensor | null) { call('setGrad', this.h, g === null ? null : g.h); }
+  set grad(g: Tensor | null) {
+    // libtorch's C++ setter checks nothing (PyTorch's Python one does): a mismatched gradient
+    // would be accepted and break the next backward or optimizer step far from here.
+    if (g !== null) {
+      const gs = g.shape, s = this.shape;
+      if (gs.length !== s.length || gs.some((d, i) => d !== s[i])) throw new ShapeError(`grad: assigned gradient has shape [${gs}], the tensor has [${s}]`);
+      if (g.dtype !== this.dtype) throw new DtypeError(`grad: assigned gradient is ${g.dtype}, the tensor is ${this.dtype}`);
+    }
+    call('setGrad', this.h, g === null ? null : g.h);
+  }
   backward(gradient?: Tensor | null, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     if (!gradient && this.numel !== 1) throw new ShapeError(`backward: gradient can be implied only for a scalar output; this one has shape [${this.shape}]`);
     call('backward', this.h, gradient ? gradient.h : null, opts.retainGraph ?? false, opts.createGraph ?? false);
   }
+}
+
+// Temporaries made only to read elements are freed at once: toString() and float16 reads used to leak them.
+function readAndDispose(t: Tensor): TypedArray {
+  try { return t.toTypedArray(); } finally { t.dispose(); }
+}
+
+// libtorch 1.13 accepts a float mask in masked_fill and silently fills nothing: masks must be bool.
+function boolMask(op: string, mask: Tensor): void {
+  if (mask.dtype !== 'bool') throw new DtypeError(`${op}: mask must be bool, got ${mask.dtype} (use .bool() or a comparison)`);
 }
 
 function flatArgs(a: number[] | [number[]]): number[] {
