@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: numbers from flags, recipes merged under flags, one-line errors. */
+import { InvalidArgumentError } from 'commander';
 import { ConfigError, TopiaryError } from '../core/errors.js';
 import { readRecipe } from '../experiment/config.js';
 
@@ -6,7 +7,9 @@ import { readRecipe } from '../experiment/config.js';
 export function num(flag: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`--${flag}: expected a number, got '${v}'`, [{ path: flag, message: 'not a number' }]);
+    // Commander turns InvalidArgumentError into "option '--<flag> <x>' argument ... is invalid" and a
+    // non-zero exit; any other error thrown from an argument parser escapes as an uncaught crash.
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
     return n;
   };
 }

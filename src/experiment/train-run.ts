@@ -73,6 +73,8 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
       `${r.val ? `  val ${(100 * r.val.accuracy).toFixed(2)}%` : ''}  ${r.seconds.toFixed(1)}s`),
   });
   bar.stop();
+  // The optimizer's state (momentum, Adam moments) is in the checkpoint; nothing returned needs it.
+  opt.dispose();
   const wall = (performance.now() - t0) / 1000;
   const result: Record<string, unknown> = {
     kind: extra.kind ?? 'train', model: c.model, dataset: c.dataset, config: c, seed: c.seed,

@@ -32,7 +32,8 @@ export function modelStats(model: Module, inputShape: number[]): ModelStats {
   const wasTraining = model.training;
   model.eval();
   try {
-    tidy(() => noGrad(() => model.call(zeros([1, ...inputShape]))));
+    // The block returns nothing, so tidy frees the output too (returning it would leak one tensor per call).
+    tidy(() => { noGrad(() => model.call(zeros([1, ...inputShape]))); });
   } finally {
     removers.forEach((r) => r());
     model.train(wasTraining);

@@ -3,10 +3,11 @@
  * Each helper takes plain rows; `writeSvg` renders any vega-lite spec.
  */
 import { writeFileSync } from 'node:fs';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
+/** vega is loaded on first use: it takes about a second to import, and most commands never plot. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
