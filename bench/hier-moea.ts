@@ -1,0 +1,127 @@
+/**
+ * HIER-MOEA's evaluation cost (issue 6): the cost of scoring one candidate, in units of a plain
+ * forward pass over the same validation subset (target <= 1.2), and evaluations per second, for
+ * LeNet-5 (no BatchNorm) and ResNet-20 (BatchNorm, recalibrated on 4 x 128 training images per
+ * candidate). Plain passes and candidate evaluations alternate in one process, so both see the
+ * same background load. Also reports the wall time of the LeNet-5 searches that
+ * `topiary reproduce hier-moea` ran (when their result.json files are there).
+ *
+ *   node --import tsx bench/hier-moea.ts [--reps 5] [--no-doc] [--part lenet5|resnet20]
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createModel, data, getNumThreads, loadSafetensors, manualSeed, Rng, setNumThreads, torchVersion, type Module, type Tensor } from '../src/index.js';
+import { BitSet } from '../src/evo/bitset.js';
+import { BatchNorm } from '../src/nn/layers.js';
+import { BitSpace, MaskedEvaluator, PrunableLayout, ThresholdDecoder } from '../src/prune/hier-moea/index.js';
+import { dataRoot, machine, median, parseFlags, REPO_ROOT } from './lib/common.js';
+import { updateSection } from './report.js';
+
+const VAL = 5000, BN_BATCHES = 4, BN_BATCH = 128;
+const COMMAND = 'node --import tsx bench/hier-moea.ts';
+const LENET_CKPT = 'runs/reproduce/hier-moea/reduced/lenet5/seed_0/dense/model.safetensors';
+
+interface PartResult { model: string; trained: boolean; val: number; plain: number; phase1: number; phase2: number; calib: number }
+
+async function part(name: 'lenet5' | 'resnet20', reps: number): Promise<PartResult> {
+  manualSeed(0);
+  const root = dataRoot();
+  const train = await data.loadDataset('mnist', { split: 'train', dataDir: root });
+  const { train: tr, val } = data.splitTrainVal(train, 0.1, 0);
+  const model: Module = createModel(name, { inputShape: [1, 28, 28], numClasses: 10 });
+  const ckpt = join(REPO_ROOT, LENET_CKPT);
+  const trained = name === 'lenet5' && existsSync(ckpt);
+  if (trained) {
+    const { tensors } = loadSafetensors(ckpt);
+    model.loadStateDict(tensors);
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, VAL) }, { batchSize: 1000 }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+  const calib: Tensor[] = [];
+  if (model.modules().some((m) => m instanceof BatchNorm)) {
+    for (const b of new data.DataLoader(tr, { batchSize: BN_BATCH, shuffle: true, seed: 0 }).epoch(0)) {
+      if (calib.length >= BN_BATCHES) { b.x.dispose(); b.y.dispose(); break; }
+      calib.push(b.x); b.y.dispose();
+    }
+  }
+  const layout = new PrunableLayout(model);
+  const ev = new MaskedEvaluator(model, layout, { val: valBatches, calib });
+  const dec = new ThresholdDecoder(layout);
+  const rng = new Rng(1);
+  const genome = () => Float64Array.from({ length: layout.nLayers }, () => rng.uniform(0.3, 0.95));
+  const space = new BitSpace(layout, dec.decode(Float64Array.from({ length: layout.nLayers }, () => 0.5)));
+  const bits = () => { const b = new BitSet(space.nBits); for (let i = 0; i < space.nBits; i++) if (rng.random() < 0.5) b.set(i); return b; };
+  const time = (f: () => void) => { const t0 = performance.now(); f(); return (performance.now() - t0) / 1000; };
+  const plain: number[] = [], p1: number[] = [], p2: number[] = [];
+  ev.restore(); ev.forwardVal(); ev.evaluate(dec.decode(genome())); // warm-up
+  for (let r = 0; r < reps; r++) {
+    ev.restore();
+    plain.push(time(() => ev.forwardVal()));
+    const g = genome();
+    p1.push(time(() => ev.evaluate(dec.decode(g))));
+    const b = bits();
+    p2.push(time(() => ev.evaluate(space.toMasks(b))));
+    process.stderr.write(`[hier-moea ${name}] rep ${r + 1}/${reps}: plain ${plain[r].toFixed(3)} s, phase-1 candidate ${p1[r].toFixed(3)} s, phase-2 candidate ${p2[r].toFixed(3)} s\n`);
+  }
+  const calibImages = calib.reduce((s, x) => s + x.shape[0], 0);
+  ev.dispose();
+  model.dispose();
+  train.dispose();
+  return { model: name, trained, val: VAL, plain: median(plain), phase1: median(p1), phase2: median(p2), calib: calibImages };
+}
+
+interface SearchRun { seed: string; level: string; evaluations: number; evalPerSec: number; searchSeconds: number; wallSeconds: number; pop: number; gens: string; val: number }
+
+function searchRuns(): SearchRun[] {
+  const base = join(REPO_ROOT, 'runs/reproduce/hier-moea');
+  const out: SearchRun[] = [];
+  if (!existsSync(base)) return out;
+  for (const level of readdirSync(base)) {
+    const dir = join(base, level, 'lenet5');
+    if (!existsSync(dir)) continue;
+    for (const seed of readdirSync(dir)) {
+      const f = join(dir, seed, 'result.json');
+      if (!existsSync(f)) continue;
+      const r = JSON.parse(readFileSync(f, 'utf8'));
+      out.push({ seed, level, evaluations: r.evaluations, evalPerSec: r.evaluationsPerSecond, searchSeconds: r.searchSeconds, wallSeconds: r.wallSeconds,
+        pop: r.config.pop, gens: `${r.config.phase1Gens} + ${r.config.phase2Gens}`, val: r.config.valSize });
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags();
+  setNumThreads(1);
+  const parts = flags.part ? [flags.part as 'lenet5' | 'resnet20'] : (['lenet5', 'resnet20'] as const);
+  const results: PartResult[] = [];
+  for (const p of parts) results.push(await part(p, flags.reps));
+  const runs = searchRuns();
+  const m = machine();
+  process.stdout.write(JSON.stringify({ bench: 'hier-moea', results, runs, machine: m }) + '\n');
+  if (flags.noDoc) return;
+  const rows = results.map((r) => `| ${r.model}${r.trained ? ' (trained)' : ' (random init)'} | ${r.val} | ${r.calib || '—'} | ${r.plain.toFixed(3)} s | ` +
+    `${r.phase1.toFixed(3)} s (${(r.phase1 / r.plain).toFixed(3)}) | ${r.phase2.toFixed(3)} s (${(r.phase2 / r.plain).toFixed(3)}) | ${(1 / r.phase1).toFixed(2)} | ≤ 1.2 |`);
+  const body = [
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --reps ${flags.reps}\` on ${m.cpu} (${m.cores} cores shared with other jobs, load ${m.load1.toFixed(1)}), ` +
+    `libtorch ${torchVersion()}, ${getNumThreads()} thread; medians of ${flags.reps} repetitions.`,
+    '',
+    '| model | validation images | BN calibration images | plain forward pass | phase-1 candidate (in plain passes) | phase-2 candidate (in plain passes) | evaluations / s | target |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
+    'A candidate is: masks built from the genome (per-layer thresholds, or bits over the heavy anchor\'s weights), written in place ' +
+    '(`w.copy_(dense).mul_(mask)`), BatchNorm recalibrated when the model has it, one eval-mode pass over the pre-loaded validation subset.',
+    '',
+    runs.length ? 'LeNet-5 searches run by `topiary reproduce hier-moea` (search = both phases; total = with the reference, fine-tuning and test):' : 'No LeNet-5 search results found under runs/reproduce/hier-moea.',
+    '',
+    ...(runs.length ? [
+      '| budget | seed | pop | generations | validation images | evaluations | evaluations / s | search wall time | total wall time |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...runs.map((r) => `| ${r.level} | ${r.seed} | ${r.pop} | ${r.gens} | ${r.val} | ${r.evaluations} | ${r.evalPerSec.toFixed(2)} | ${r.searchSeconds.toFixed(0)} s | ${r.wallSeconds.toFixed(0)} s |`),
+    ] : []),
+  ].join('\n');
+  updateSection('HIER-MOEA', 'hier-moea', body);
+}
+
+await main();
