@@ -12,6 +12,9 @@ namespace topiary {
 struct Box {
   at::Tensor t;
   int64_t bytes = 0;
+  // Whether `bytes` was reported to V8. Tensors born inside a tidy scope are freed by the scope,
+  // so V8 need not know them: reporting every one made V8 run full collections several times a step.
+  bool reported = false;
 };
 
 using Callback = Napi::Value (*)(const Napi::CallbackInfo&);

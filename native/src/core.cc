@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <torch/version.h>
+#include <dlfcn.h>
+#include <malloc.h>
 
 namespace topiary {
 
@@ -27,10 +29,13 @@ std::string cleanMessage(const std::string& msg) {
 
 // Live boxes and their element bytes, for memory(): a training loop must keep both flat.
 static int64_t g_live = 0, g_bytes = 0;
+// Depth of the TypeScript tidy scopes (set by tidy); tensors made at depth > 0 are not reported to V8.
+static int g_scope_depth = 0;
 
 void release(Napi::BasicEnv env, Box* b) {
   if (!b->t.defined()) return;
-  if (b->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -b->bytes);
+  if (b->reported && b->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -b->bytes);
+  b->reported = false;
   g_live -= 1;
   g_bytes -= b->bytes;
   b->bytes = 0;
@@ -50,7 +55,10 @@ Napi::Value wrap(Napi::Env env, at::Tensor t) {
   if (!t.defined()) return env.Null();
   auto* b = new Box{std::move(t), 0};
   b->bytes = static_cast<int64_t>(b->t.numel()) * static_cast<int64_t>(b->t.element_size());
-  if (b->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, b->bytes);
+  if (b->bytes && g_scope_depth == 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, b->bytes);
+    b->reported = true;
+  }
   g_live += 1;
   g_bytes += b->bytes;
   return Napi::External<Box>::New(env, b, finalize);
@@ -311,13 +319,40 @@ OP(manualSeed) {
   at::manual_seed(static_cast<uint64_t>(I(info, 0)));
   return env.Undefined();
 }
-OP(setNumThreads) { at::set_num_threads(static_cast<int>(I(info, 0))); return env.Undefined(); }
+// Debian's OpenBLAS keeps its own thread pool, which at::set_num_threads does not reach.
+static void setBlasThreads(int n) {
+  using Fn = void (*)(int);
+  if (auto f = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+OP(setNumThreads) {
+  int n = static_cast<int>(I(info, 0));
+  at::set_num_threads(n);
+  setBlasThreads(n);
+  return env.Undefined();
+}
+OP(setScopeDepth) { g_scope_depth = static_cast<int>(I(info, 0)); return env.Undefined(); }
+// A tensor that outlives the scopes (kept, or returned from the outermost tidy) is reported to V8 now.
+OP(reportExternal) {
+  if (!info[0].IsExternal()) return env.Undefined();
+  Box* b = info[0].As<Napi::External<Box>>().Data();
+  if (b->t.defined() && !b->reported && b->bytes) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, b->bytes);
+    b->reported = true;
+  }
+  return env.Undefined();
+}
 OP(getNumThreads) { return Napi::Number::New(env, at::get_num_threads()); }
 OP(cudaAvailable) { return Napi::Boolean::New(env, at::hasCUDA()); }
 OP(version) { return Napi::String::New(env, TORCH_VERSION); }
 OP(setDeterministic) { at::globalContext().setDeterministicAlgorithms(B(info, 0, true), false); return env.Undefined(); }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#if defined(__GLIBC__)
+  // A training step frees its whole scope at once; with glibc's defaults that memory goes back to the
+  // OS and is faulted in again next step (4x PyTorch's page faults on ResNet-20). Keep it mapped.
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+#endif
   for (const auto& e : registry()) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   return exports;
 }

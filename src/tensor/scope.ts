@@ -10,6 +10,8 @@ export interface Scoped {
   kept: boolean;
   dispose(): void;
   readonly isDisposed: boolean;
+  /** Report the tensor's bytes to V8 once it outlives every scope (see native Box::reported). */
+  escape?(): void;
 }
 
 const scopes: Scoped[][] = [];
@@ -42,14 +44,18 @@ function collect(x: unknown, out: Set<unknown>, depth = 0): void {
  */
 export function tidy<T>(fn: () => T): T {
   scopes.push([]);
+  call('setScopeDepth', scopes.length);
   let result: T;
   try {
     result = fn();
   } catch (e) {
-    for (const t of scopes.pop()!) if (!t.kept) t.dispose();
+    const made = scopes.pop()!;
+    call('setScopeDepth', scopes.length);
+    for (const t of made) if (!t.kept) t.dispose();
     throw e;
   }
   const made = scopes.pop()!;
+  call('setScopeDepth', scopes.length);
   if (result instanceof Promise) {
     for (const t of made) if (!t.kept) t.dispose();
     throw new ArgumentError('tidy: fn must be synchronous (it returned a Promise); dispose tensors by hand in async code');
@@ -58,14 +64,17 @@ export function tidy<T>(fn: () => T): T {
   collect(result, returned);
   for (const t of made) {
     if (t.kept || t.isDisposed) continue;
-    if (returned.has(t)) track(t);
-    else t.dispose();
+    if (returned.has(t)) {
+      track(t);
+      if (scopes.length === 0) t.escape?.();
+    } else t.dispose();
   }
   return result;
 }
 
 /** Exempt a tensor from every scope: it lives until dispose() (or garbage collection). */
 export function keep<T extends Scoped>(t: T): T {
+  if (!t.kept) t.escape?.();
   t.kept = true;
   return t;
 }

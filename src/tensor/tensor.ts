@@ -43,6 +43,8 @@ export class Tensor {
     }
   }
   [Symbol.dispose](): void { this.dispose(); }
+  /** @internal See Scoped.escape. */
+  escape(): void { if (this._h !== null) call('reportExternal', this._h); }
   get isDisposed(): boolean { return this._h === null; }
 
   get shape(): number[] { return (this._shape ??= call('shape', this.h) as number[]).slice(); }
