@@ -40,3 +40,9 @@ OP(roll) { RET(at::roll(T(info, 0), IL(info, 1), IL(info, 2))); }
 OP(pad) { RET(at::constant_pad_nd(T(info, 0), IL(info, 1), isNil(info, 2) ? at::Scalar(0) : S(info, 2))); }
 OP(bincount) { RET(at::bincount(T(info, 0), OptT(info, 1), isNil(info, 2) ? 0 : I(info, 2))); }
 OP(chunk) { return wrapList(env, at::chunk(T(info, 0), I(info, 1), I(info, 2))); }
+// contiguousFormat(t, 0 = contiguous | 1 = channels_last): the layout oneDNN's CPU convolutions prefer.
+OP(contiguousFormat) {
+  auto f = I(info, 1) == 1 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  RET(T(info, 0).contiguous(f));
+}
+OP(isChannelsLast) { return Napi::Boolean::New(env, T(info, 0).is_contiguous(at::MemoryFormat::ChannelsLast)); }

@@ -121,7 +121,11 @@ export class Tensor {
   bool(): Tensor { return this.to('bool'); }
   cpu(): Tensor { return this.to('cpu'); }
   clone(): Tensor { return new Tensor(call('clone', this.h)); }
-  contiguous(): Tensor { return new Tensor(call('contiguous', this.h)); }
+  /** A contiguous copy (or this tensor's storage if already so), in the given memory layout. */
+  contiguous(memoryFormat: 'contiguous' | 'channels_last' = 'contiguous'): Tensor {
+    if (memoryFormat === 'channels_last') return new Tensor(call('contiguousFormat', this.h, 1));
+    return new Tensor(call('contiguous', this.h));
+  }
   detach(): Tensor { return new Tensor(call('detach', this.h)); }
 
   // ---- elementwise ------------------------------------------------------------------------------
