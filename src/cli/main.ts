@@ -3,6 +3,9 @@ import { Command } from 'commander';
 import { topiaryVersion } from '../experiment/env.js';
 import { trainCommand } from './train.js';
 import { reproduceCommand } from './reproduce.js';
+import { pruneCommand } from './prune.js';
+import { searchCommand } from './search.js';
+import { evoCommand } from './evo.js';
 
 export function buildCli(): Command {
   const program = new Command('topiary')
@@ -11,6 +14,9 @@ export function buildCli(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(trainCommand());
   program.addCommand(reproduceCommand());
+  program.addCommand(pruneCommand());
+  program.addCommand(searchCommand());
+  program.addCommand(evoCommand());
   return program;
 }
 

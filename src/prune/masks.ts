@@ -27,6 +27,12 @@ export class MaskSet {
   /** name -> bool mask of the parameter's shape (kept tensors owned by this set). */
   readonly masks = new Map<string, Tensor>();
   readonly params = new Map<string, Tensor>();
+  /**
+   * Float copies of the masks in each parameter's dtype, for the multiplies: mul_ by a bool tensor
+   * converts it on every call (about 5x slower, which made per-step masking cost 15% of a LeNet
+   * epoch). Keyed by the mask tensor, so a replaced mask is never used stale.
+   */
+  private readonly mults = new Map<string, { mask: Tensor; mult: Tensor }>();
 
   constructor(model: Module, filter: PrunableFilter = defaultPrunable) {
     for (const [n, p] of prunableParameters(model, filter)) {
@@ -53,6 +59,22 @@ export class MaskSet {
     keep(b);
     if (old !== b) old.dispose();
     this.masks.set(name, b);
+    this.dropMultiplier(name);
+  }
+
+  /** The mask as a 0/1 tensor of the parameter's dtype (cached; owned by this set). */
+  private multiplier(name: string, m: Tensor): Tensor {
+    const c = this.mults.get(name);
+    if (c && c.mask === m && !c.mult.isDisposed) return c.mult;
+    this.dropMultiplier(name);
+    const mult = keep(noGrad(() => m.to(this.params.get(name)!.dtype)));
+    this.mults.set(name, { mask: m, mult });
+    return mult;
+  }
+
+  private dropMultiplier(name: string): void {
+    this.mults.get(name)?.mult.dispose();
+    this.mults.delete(name);
   }
 
   /** new = old AND m: sparsity only grows. */
@@ -64,15 +86,17 @@ export class MaskSet {
 
   /** Zero the pruned weights in place. */
   applyToWeights(): void {
-    noGrad(() => { for (const [n, m] of this.masks) this.params.get(n)!.mul_(m); });
+    noGrad(() => { for (const [n, m] of this.masks) this.params.get(n)!.mul_(this.multiplier(n, m)); });
   }
 
   /** Zero the gradients of pruned weights in place. */
   applyToGrads(): void {
-    for (const [n, m] of this.masks) {
-      const g = this.params.get(n)!.grad;
-      if (g) { noGrad(() => g.mul_(m)); g.dispose(); }
-    }
+    noGrad(() => {
+      for (const [n, m] of this.masks) {
+        const g = this.params.get(n)!.grad;
+        if (g) { g.mul_(this.multiplier(n, m)); g.dispose(); }
+      }
+    });
   }
 
   /** Counts: total and kept weights, overall and per layer. */
@@ -124,6 +148,7 @@ export class MaskSet {
   dispose(): void {
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
+    for (const n of [...this.mults.keys()]) this.dropMultiplier(n);
   }
 }
 

@@ -1,0 +1,77 @@
+/**
+ * `topiary evo`: train a population-scaled network under a selection dynamic, then remove the
+ * lowest-mass populations (and, as controls, by random / L2 / activation) at each fraction,
+ * physically, and evaluate. Training flags are the same as `topiary train`'s.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError } from '../core/errors.js';
+import { TrainConfig, validate } from '../experiment/config.js';
+import { EVO_MLP_RECIPE, runEvoPop } from '../experiment/reproduce-evo-pop.js';
+import { createModel } from '../models/registry.js';
+import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES, toPopulationModel } from '../prune/evo-pop/index.js';
+import { markdownTable } from '../report/table.js';
+import { mergeConfig, num, numList, runCommand } from './common.js';
+import { addTrainFlags } from './train.js';
+
+const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** --cost takes 'mean' or a number. */
+function cost(v: string): number | 'mean' {
+  return v === 'mean' ? 'mean' : num('cost')(v);
+}
+
+export function evoCommand(): Command {
+  const cmd = addTrainFlags(new Command('evo').description('EVO-POP: pruning as evolution (population masses under selection dynamics, then removal)'))
+    .addOption(new Option('--dynamics <name>', 'selection dynamics (none: masses fixed, the dense control)').choices([...DYNAMICS_NAMES, 'none']))
+    .addOption(new Option('--fitness <name>', 'fitness of a population').choices([...FITNESS_NAMES]))
+    .option('--eta <x>', 'step size of the dynamics (> 0)', num('eta'))
+    .option('--beta <x>', 'EMA factor of the fitness, in [0, 1)', num('beta'))
+    .option('--every <k>', 'apply the dynamics every k optimizer steps', num('every'))
+    .option('--epsilon <x>', 'extinction threshold', num('epsilon'))
+    .option('--mu <x>', 'replicator_mutator: mutation rate', num('mu'))
+    .option('--cost <x>', "growth_decay: baseline cost, a number or 'mean'", cost)
+    .option('--m-max <x>', 'growth_decay: upper clip of masses', num('m-max'))
+    .option('--record-every <n>', 'record all masses every n steps (trajectory.json)', num('record-every'))
+    .option('--prune-at <list>', 'fractions of populations to remove, each in (0, 1)', numList('prune-at'))
+    .option('--criteria <list>', `removal rules: ${CRITERIA.join(', ')}`, (v: string) => v.split(','))
+    .option('--finetune-epochs <n>', 'fine-tune each pruned model this many epochs', num('finetune-epochs'))
+    .option('--finetune-lr-scale <x>', 'fine-tuning lr as a fraction of --lr', num('finetune-lr-scale'))
+    .option('--calibration-examples <n>', 'training images for the activation control', num('calibration-examples'));
+  // The evo default output folder (addTrainFlags gives train's).
+  cmd.setOptionValueWithSource('out', 'runs/evo', 'default');
+  return cmd.action(async (opts: Record<string, unknown>) => {
+    await runCommand(!!opts.verbose, async () => {
+      const merged = mergeConfig(opts);
+      const evoKeys = new Set(EVO_KEYS);
+      const evoRaw = Object.fromEntries(Object.entries(merged).filter(([k]) => evoKeys.has(camel(k))));
+      const trainRaw = Object.fromEntries(Object.entries(merged).filter(([k]) => !evoKeys.has(camel(k))));
+      const { threads: _t, ...recipe } = EVO_MLP_RECIPE;
+      const c = validate(TrainConfig, { ...recipe, ...trainRaw }, 'training options');
+      const e = validate(EvoConfig, evoRaw, 'EVO-POP options');
+      checkScalable(c);
+      const out = String(opts.out);
+      const s = await runEvoPop(c, e, { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json });
+      if (opts.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
+      const crits = [...new Set(s.rows.map((r) => r.criterion))];
+      const table = markdownTable(['removal rule', ...e.pruneAt.map((f) => `−${(100 * f).toFixed(0)}%`)],
+        crits.map((k) => [k, ...e.pruneAt.map((f) => { const r = s.rows.find((x) => x.criterion === k && x.fraction === f)!; return `${(100 * r.accuracy).toFixed(2)}${r.finetunedAccuracy !== undefined ? ` (ft ${(100 * r.finetunedAccuracy).toFixed(2)})` : ''}`; })]));
+      process.stdout.write(`${c.model} on ${c.dataset}, dynamics ${e.dynamics}, fitness ${e.fitness}: dense test accuracy ${(100 * s.denseAccuracy).toFixed(2)}%, ` +
+        `extinct ${Object.entries(s.extinct).map(([l, n]) => `${n}/${s.populations[l]} (layer ${l})`).join(', ')}\n${table}\n` +
+        `summary in ${out}/evo.json${e.dynamics !== 'none' ? `, pruned models in ${out}/pruned_mass_<fraction>/ (model.safetensors + architecture.json)` : ''}\n`);
+    });
+  });
+}
+
+/** Reject, before any data is loaded, a model that has no layer to scale (the error names 'model'). */
+function checkScalable(c: TrainConfig): void {
+  const inputShape = c.dataset.startsWith('cifar') ? [3, 32, 32] : [1, 28, 28];
+  const m = createModel(c.model, { inputShape, numClasses: c.dataset === 'cifar100' ? 100 : 10, widths: c.widths });
+  try {
+    toPopulationModel(m, c.model);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`invalid training options: ${err.message}`, err.issues, { cause: err });
+    throw err;
+  } finally {
+    m.dispose();
+  }
+}

@@ -1,0 +1,62 @@
+/** `topiary search`: HIER-MOEA from a trained checkpoint (docs/methods/hier-moea.md). */
+import { Command, Option } from 'commander';
+import { validate } from '../experiment/config.js';
+import { runHierMoea } from '../experiment/reproduce-hier-moea.js';
+import { SearchConfig } from '../prune/hier-moea/config.js';
+import { mergeConfig, num, numList, runCommand } from './common.js';
+
+const CLI_ONLY = ['stopAfterGenerations'];
+
+export function searchCommand(): Command {
+  return new Command('search')
+    .description('HIER-MOEA: a Pareto set of pruned networks (validation error against size), from a trained checkpoint')
+    .option('--from <file>', 'model.safetensors written by topiary train (runs/<out>/model.safetensors)')
+    .option('--model <name>', 'model name; must match the checkpoint')
+    .option('--dataset <name>', 'dataset; must match the checkpoint')
+    .option('--pop <n>', 'population of both phases (>= 4)', num('pop'))
+    .option('--phase1-gens <n>', 'phase-1 generations (the initial population counts as one)', num('phase1-gens'))
+    .option('--phase2-gens <n>', 'phase-2 generations', num('phase2-gens'))
+    .option('--val-size <n>', 'validation examples scoring the candidates (from the held-out split)', num('val-size'))
+    .addOption(new Option('--importance <kind>', 'bit importance in phase 2').choices(['magnitude', 'taylor']))
+    .option('--importance-batches <n>', 'training batches for the taylor gradient', num('importance-batches'))
+    .option('--tolerance <x>', 'heavy anchor: error within this of the dense network (a fraction: 0.005 = half a point; default 0)', num('tolerance'))
+    .option('--temperature <x>', 'importance-aware sampling temperature', num('temperature'))
+    .option('--mutation-rate <x>', 'initial per-bit rate of the adaptive mutation', num('mutation-rate'))
+    .addOption(new Option('--crossover <kind>', 'phase-2 crossover').choices(['two_point', 'uniform']))
+    .option('--bn-batches <n>', 'BatchNorm recalibration batches per candidate', num('bn-batches'))
+    .option('--bn-batch-size <n>', 'BatchNorm recalibration batch size', num('bn-batch-size'))
+    .option('--eval-batch-size <n>', 'evaluation batch size', num('eval-batch-size'))
+    .option('--finetune-epochs <n>', 'fine-tuning epochs of the knee and the picks, mask fixed', num('finetune-epochs'))
+    .option('--finetune-lr <x>', 'fine-tuning learning rate (SGD, cosine)', num('finetune-lr'))
+    .option('--finetune-momentum <x>', 'fine-tuning momentum', num('finetune-momentum'))
+    .option('--finetune-weight-decay <x>', 'fine-tuning weight decay', num('finetune-weight-decay'))
+    .option('--pick <list>', 'also fine-tune the best solution at each of these sparsities, e.g. 0.5,0.9', numList('pick'))
+    .option('--seed <n>', 'random seed', num('seed'))
+    .option('--threads <n>', 'libtorch threads', num('threads'))
+    .option('--device <d>', 'cpu or cuda')
+    .option('--recipe <file>', 'YAML recipe with the same fields (flags override it); may hold a dense: training section')
+    .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
+    .option('--out <dir>', 'output folder (an interrupted search resumes from it)', 'runs/search')
+    .option('--stop-after-generations <n>', 'stop after n generations of this invocation (resume later with the same --out)', num('stop-after-generations'))
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--verbose', 'show stacks on errors')
+    .action(async (opts: Record<string, unknown>) => {
+      await runCommand(!!opts.verbose, async () => {
+        const raw = mergeConfig(opts, CLI_ONLY);
+        if (opts.from !== undefined) raw.from = opts.from;
+        const cfg = validate(SearchConfig, raw, 'search options');
+        const log = (l: string) => process.stderr.write(l + '\n');
+        const r = await runHierMoea(cfg, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, log,
+          stopAfterGenerations: opts.stopAfterGenerations as number | undefined });
+        if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
+        if (!r.completed) { process.stdout.write(`stopped after ${r.evaluations} evaluations; resume with the same --out ${opts.out}\n`); return; }
+        const pct = (x: number) => (100 * x).toFixed(2);
+        process.stdout.write(`final Pareto set: ${r.solutions.length} solutions, hypervolume phase 1 ${r.hypervolume.phase1.toFixed(4)}, ` +
+          `phase 2 ${r.hypervolume.phase2?.toFixed(4) ?? '-'}; dense test accuracy ${pct(r.denseTestAccuracy ?? NaN)}%\n`);
+        for (const p of r.picks) {
+          process.stdout.write(`  ${p.label}: ${pct(p.sparsity)}% of prunable weights removed, test accuracy ${pct(p.testAccuracy)}% after ${p.epochs} epoch(s) of fine-tuning\n`);
+        }
+        process.stdout.write(`masks in ${opts.out}/pareto-masks.safetensors, summary in ${opts.out}/result.json, plot ${opts.out}/fronts.svg\n`);
+      });
+    });
+}

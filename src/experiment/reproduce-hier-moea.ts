@@ -1,0 +1,179 @@
+/**
+ * HIER-MOEA from a trained checkpoint (or from a dense training it runs first), and
+ * `topiary reproduce hier-moea`, which writes docs/results/hier-moea.md.
+ */
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ConfigError, SerializationError, ShapeError } from '../core/errors.js';
+import { manualSeed, setNumThreads } from '../core/runtime.js';
+import { DataLoader } from '../data/index.js';
+import { createModel } from '../models/registry.js';
+import { BatchNorm } from '../nn/layers.js';
+import { hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig } from '../prune/hier-moea/index.js';
+import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
+import { loadSafetensors } from '../tensor/safetensors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { TrainConfig, validate } from './config.js';
+import { setupData } from './data-setup.js';
+import { versions } from './env.js';
+import { registerReproduction, type ReproduceOptions } from './reproduce.js';
+import { finishedResult, runTraining } from './train-run.js';
+
+export interface HierMoeaRunOptions {
+  out: string;
+  dataDir?: string;
+  progress?: boolean;
+  stopAfterGenerations?: number;
+  log?: (line: string) => void;
+  title?: string;
+}
+
+/** Trains the dense network of `cfg.dense` into out/dense unless done; returns its model.safetensors. */
+export async function ensureDense(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<string> {
+  if (cfg.from) return cfg.from;
+  if (!cfg.dense) throw new ConfigError('from: give --from <model.safetensors written by topiary train>, or a recipe with a dense: section', [{ path: 'from', message: 'missing' }]);
+  const dc = validate(TrainConfig, cfg.dense, 'dense training options');
+  const dir = join(o.out, 'dense');
+  if (!finishedResult(dir)) {
+    const run = await runTraining(dc, { out: dir, dataDir: o.dataDir, progress: o.progress }, { kind: 'dense' });
+    run.model.dispose();
+    run.data.dispose();
+  }
+  return join(dir, 'model.safetensors');
+}
+
+/** The whole search: checkpoint and data checked, validation subset and calibration batches pre-loaded. */
+export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierMoeaRunResult> {
+  const from = await ensureDense(cfg, o);
+  if (!existsSync(from)) throw new ConfigError(`from: no checkpoint at ${from}`, [{ path: 'from', message: 'not found' }]);
+  const { tensors, metadata } = loadSafetensors(from);
+  const free = () => { for (const t of Object.values(tensors)) t.dispose(); };
+  let tc: TrainConfig;
+  try {
+    if (!metadata.model || !metadata.config) throw new ConfigError(`from: ${from} has no model/config metadata (write it with topiary train)`, [{ path: 'from', message: 'no metadata' }]);
+    if (cfg.model && cfg.model !== metadata.model) throw new ConfigError(`model: '${cfg.model}' given, but ${from} holds a '${metadata.model}'`, [{ path: 'model', message: 'does not match the checkpoint' }]);
+    if (cfg.dataset && cfg.dataset !== metadata.dataset) throw new ConfigError(`dataset: '${cfg.dataset}' given, but ${from} was trained on '${metadata.dataset}'`, [{ path: 'dataset', message: 'does not match the checkpoint' }]);
+    tc = validate(TrainConfig, JSON.parse(metadata.config), `${from} metadata`);
+  } catch (e) { free(); throw e; }
+  const threads = cfg.threads ?? tc.threads;
+  if (threads) setNumThreads(threads);
+  manualSeed(cfg.seed);
+  const data = await setupData({ ...tc, device: cfg.device }, { dataDir: o.dataDir, evalBatchSize: cfg.evalBatchSize });
+  const model = createModel(tc.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init });
+  let evaluator: MaskedEvaluator | null = null;
+  try {
+    try {
+      model.loadStateDict(tensors);
+    } catch (e) {
+      if (e instanceof SerializationError || e instanceof ShapeError) {
+        throw new ConfigError(`from: ${from} does not match model '${tc.model}': ${e.message}`, [{ path: 'from', message: 'does not match the model' }], { cause: e });
+      }
+      throw e;
+    } finally { free(); }
+    if (cfg.device !== 'cpu') model.to(cfg.device);
+    if (!data.valLoader) throw new ConfigError('valSize: the dense run held out no validation split (valFraction 0)', [{ path: 'valSize', message: 'no validation split' }]);
+    const split = data.valLoader.indices.length;
+    if (cfg.valSize > split) {
+      throw new ConfigError(`valSize: ${cfg.valSize} is larger than the validation split (${split} examples)`, [{ path: 'valSize', message: `at most ${split}` }]);
+    }
+    const valSub = new DataLoader({ dataset: data.valLoader.dataset, indices: data.valLoader.indices.slice(0, cfg.valSize) }, { batchSize: cfg.evalBatchSize, device: cfg.device });
+    const val = [...valSub.epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+    const calib: Tensor[] = [];
+    if (model.modules().some((m) => m instanceof BatchNorm)) {
+      // Training data without augmentation, in a fixed seeded order: every candidate sees the same batches.
+      const cl = new DataLoader({ dataset: data.trainLoader.dataset, indices: data.trainLoader.indices }, { batchSize: cfg.bnBatchSize, shuffle: true, seed: cfg.seed, device: cfg.device });
+      for (const b of cl.epoch(0)) {
+        if (calib.length >= cfg.bnBatches) { b.x.dispose(); b.y.dispose(); break; }
+        calib.push(b.x);
+        b.y.dispose();
+      }
+    }
+    const layout = new PrunableLayout(model);
+    evaluator = new MaskedEvaluator(model, layout, { val, calib });
+    const res = await hierMoeaSearch(model, {
+      evaluator, trainBatches: (e) => data.trainLoader.epoch(e), batchesPerEpoch: data.trainLoader.length,
+      valBatches: () => data.valLoader!.epoch(0), testBatches: () => data.testLoader.epoch(0),
+    }, cfg, {
+      out: o.out, progress: o.progress, stopAfterGenerations: o.stopAfterGenerations, log: o.log, title: o.title,
+      meta: {
+        model: tc.model, dataset: tc.dataset, from, denseConfig: tc, totalParams: model.numParameters(), prunableParams: layout.total,
+        prunableLayers: layout.names.length, versions: versions(),
+      },
+    });
+    return { ...res, totalParams: model.numParameters(), prunableParams: layout.total };
+  } finally {
+    evaluator?.dispose();
+    model.dispose();
+    data.dispose();
+  }
+}
+
+// ---- topiary reproduce hier-moea ---------------------------------------------------------------
+
+export type Level = 'smoke' | 'reduced' | 'full';
+
+export interface Case { key: string; title: string; dense: Record<string, unknown>; search: Partial<SearchConfig>; seeds: number }
+
+/**
+ * Budgets. 'full' is the issue's (pop 40, 30 + 60 generations, 5000 validation examples, 3 seeds).
+ * 'reduced' is what a 2-core CPU can afford in a few hours; 'smoke' checks the pipeline in minutes.
+ * HIER_MOEA_BUDGET=reduced selects 'reduced' (the reproduce command itself offers smoke and full).
+ */
+export function hierMoeaCases(level: Level, seeds: number): Case[] {
+  const lenetDense = { model: 'lenet5', dataset: 'mnist', batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', valFraction: 0.1, threads: 1 };
+  const resnetDense = { model: 'resnet20', dataset: 'mnist', batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', valFraction: 0.1, threads: 1 };
+  const picks = [0.5, 0.7, 0.9];
+  if (level === 'full') {
+    return [
+      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, dense: { ...lenetDense, epochs: 20 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds, dense: { ...resnetDense, epochs: 15 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
+    ];
+  }
+  if (level === 'reduced') {
+    return [
+      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, dense: { ...lenetDense, epochs: 8 }, search: { pop: 20, phase1Gens: 12, phase2Gens: 24, valSize: 1000, finetuneEpochs: 2, pick: picks } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 3, subset: 12000 }, search: { pop: 12, phase1Gens: 8, phase2Gens: 12, valSize: 500, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
+    ];
+  }
+  return [
+    { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds: 1, dense: { ...lenetDense, epochs: 1, subset: 6000 }, search: { pop: 8, phase1Gens: 3, phase2Gens: 3, valSize: 300, finetuneEpochs: 1, pick: [0.5] } },
+    { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 1, subset: 3000 }, search: { pop: 4, phase1Gens: 2, phase2Gens: 2, valSize: 100, bnBatches: 1, bnBatchSize: 64, finetuneEpochs: 1, pick: [] } },
+  ];
+}
+
+/** One model and seed of the reproduction: dense training (unless done), search, fine-tuning. */
+export async function runCase(c: Case, seed: number, out: string, o: { dataDir?: string; progress: boolean; log: (l: string) => void }): Promise<ReproRun> {
+  const cfg = validate(SearchConfig, { ...c.search, seed, dense: { ...c.dense, seed } }, `hier-moea ${c.key} search`);
+  o.log(`== ${c.title}, seed ${seed} -> ${out}`);
+  const t0 = performance.now();
+  const result = await runHierMoea(cfg, { out, dataDir: o.dataDir, progress: o.progress, log: o.log, title: c.title });
+  return { key: c.key, title: c.title, seed, out, config: cfg, denseConfig: c.dense, result, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+async function reproduce(o: ReproduceOptions): Promise<void> {
+  const env = process.env.HIER_MOEA_BUDGET;
+  if (env !== undefined && !['smoke', 'reduced', 'full'].includes(env)) throw new ConfigError(`HIER_MOEA_BUDGET: expected smoke, reduced or full, got '${env}'`);
+  const level = (env as Level | undefined) ?? o.budget;
+  const runs: ReproRun[] = [];
+  const log = (l: string) => { if (o.progress) process.stderr.write(l + '\n'); };
+  for (const c of hierMoeaCases(level, o.seeds)) {
+    for (let seed = 0; seed < c.seeds; seed++) runs.push(await runCase(c, seed, join(o.out, level, c.key, `seed_${seed}`), { dataDir: o.dataDir, progress: o.progress, log }));
+  }
+  mkdirSync(dirname(o.doc), { recursive: true });
+  const plots: Record<string, string[]> = {};
+  for (const r of runs.filter((x) => x.seed === 0)) {
+    for (const what of ['fronts', 'hypervolume']) {
+      const name = `hier-moea-${r.key}-${what}.svg`;
+      const src = join(r.out, `${what}.svg`);
+      if (existsSync(src)) { copyFileSync(src, join(dirname(o.doc), name)); (plots[r.key] ??= []).push(name); }
+    }
+  }
+  const command = env ? `HIER_MOEA_BUDGET=${env} ${o.command}` : o.command;
+  writeFileSync(o.doc, renderResultsDoc({ runs, level, command, plots, versions: versions(), date: new Date().toISOString().slice(0, 10) }));
+}
+
+registerReproduction({
+  name: 'hier-moea',
+  description: 'HIER-MOEA on LeNet-5 / MNIST and ResNet-20 / MNIST: fronts, hypervolumes, fine-tuned picks against one-shot global magnitude',
+  run: reproduce,
+});

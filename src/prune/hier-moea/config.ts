@@ -1,0 +1,59 @@
+/**
+ * HIER-MOEA's options: one zod schema for the CLI flags and the recipes (docs/methods/hier-moea.md
+ * explains each choice). A bad value is rejected before any work, naming its field.
+ */
+import { z } from 'zod';
+
+export const IMPORTANCE_NAMES = ['magnitude', 'taylor'] as const;
+
+export const SearchConfig = z.object({
+  /** model.safetensors written by `topiary train` (its metadata names model, dataset, config). */
+  from: z.string().min(1).optional(),
+  /** Must match the checkpoint's when both are given. */
+  model: z.string().optional(),
+  dataset: z.string().optional(),
+  /** Training options for the dense network when `from` is absent (a TrainConfig; recipes use it). */
+  dense: z.record(z.string(), z.unknown()).optional(),
+  /** Population of both phases. */
+  pop: z.number().int().min(4, { message: 'must be at least 4' }).default(40),
+  /** Generations of each phase; the initial population counts as the first (pop * gens evaluations). */
+  phase1Gens: z.number().int().min(1).default(30),
+  phase2Gens: z.number().int().min(0).default(60),
+  /** Validation examples (the first of the held-out split of the training data) that score candidates. */
+  valSize: z.number().int().positive().default(5000),
+  /** Bit importance in phase 2: |w|, or |w * g| with g the gradient on training batches. */
+  importance: z.enum(IMPORTANCE_NAMES).default('magnitude'),
+  importanceBatches: z.number().int().positive().default(4),
+  /**
+   * Heavy anchor: the sparsest phase-1 solution whose validation error is within this of the dense one.
+   * Default 0: no worse than the dense network, so phase 2's space loses nothing of the front's low-error end.
+   */
+  tolerance: z.number().min(0).max(1).default(0),
+  /** Importance-aware sampling: temperature of the sigmoid over normalized importance. */
+  temperature: z.number().positive().max(1).default(0.05),
+  /** Initial per-bit base rate of the adaptive mutation (both directions). */
+  mutationRate: z.number().positive().max(0.5).default(0.002),
+  crossover: z.enum(['two_point', 'uniform']).default('two_point'),
+  /** BatchNorm recalibration: this many training batches of this size per candidate (models with BatchNorm). */
+  bnBatches: z.number().int().min(1).default(4),
+  bnBatchSize: z.number().int().positive().default(128),
+  evalBatchSize: z.number().int().positive().default(1000),
+  /** Fine-tuning of the knee and the picks, masks fixed (SGD with momentum, cosine schedule). */
+  finetuneEpochs: z.number().int().min(0).default(3),
+  finetuneLr: z.number().positive().default(0.01),
+  finetuneMomentum: z.number().min(0).max(1).default(0.9),
+  finetuneWeightDecay: z.number().min(0).default(0),
+  /** Also fine-tune, for each target sparsity s here, the lowest-error solution with sparsity >= s. */
+  pick: z.array(z.number().gt(0).lt(1)).default([]),
+  seed: z.number().int().min(0).default(0),
+  threads: z.number().int().positive().optional(),
+  device: z.string().default('cpu'),
+}).strict();
+
+export type SearchConfig = z.infer<typeof SearchConfig>;
+
+/** The fields that shape the search itself: a resumed search must agree on all of them. */
+export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
+  'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
+  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed',
+];

@@ -1,0 +1,158 @@
+/**
+ * Candidate evaluation, the inner loop of the whole search: masks are written into the model's own
+ * weights in place (w.copy_(dense).mul_(mask): no model, parameter or optimizer is re-allocated),
+ * BatchNorm statistics are re-estimated on a fixed calibration set (masks shift every
+ * activation's mean and variance, and stale statistics would rank candidates by how little they
+ * moved rather than how good they are), then one forward pass over the pre-loaded validation
+ * subset counts the errors.
+ */
+import { ArgumentError } from '../../core/errors.js';
+import { BatchNorm } from '../../nn/layers.js';
+import type { Module } from '../../nn/module.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { tensor } from '../../tensor/creation.js';
+import { keep, tidy } from '../../tensor/scope.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { LayerMasks, PrunableLayout } from './layout.js';
+
+export interface EvalBatch { x: Tensor; y: Tensor }
+
+export interface EvaluatorData {
+  /** The validation subset, pre-loaded once (the evaluator keeps and frees them). */
+  val: EvalBatch[];
+  /** Inputs of the BatchNorm calibration batches (training data, no augmentation). */
+  calib: Tensor[];
+}
+
+export interface CandidateResult { error: number; correct: number; n: number }
+
+export class MaskedEvaluator {
+  readonly layout: PrunableLayout;
+  readonly model: Module;
+  readonly n: number;
+  private readonly dense: Tensor[];
+  private readonly bns: BatchNorm[];
+  private readonly bnSaved: Tensor[][];
+  private readonly data: EvaluatorData;
+  /** Candidates evaluated so far, and seconds spent (benchmarks read them). */
+  evaluations = 0;
+  seconds = 0;
+
+  constructor(model: Module, layout: PrunableLayout, data: EvaluatorData) {
+    if (data.val.length === 0) throw new ArgumentError('MaskedEvaluator: empty validation subset');
+    this.bns = model.modules().filter((m): m is BatchNorm => m instanceof BatchNorm);
+    if (this.bns.length > 0 && data.calib.length === 0) {
+      throw new ArgumentError('MaskedEvaluator: the model has BatchNorm layers, so calibration batches are needed (data.calib is empty)');
+    }
+    this.model = model;
+    this.layout = layout;
+    this.data = data;
+    for (const b of data.val) { keep(b.x); keep(b.y); }
+    for (const x of data.calib) keep(x);
+    this.n = data.val.reduce((s, b) => s + b.y.shape[0], 0);
+    this.dense = tidy(() => noGrad(() => layout.params.map((p) => keep(p.detach().clone()))));
+    this.bnSaved = tidy(() => this.bns.map((bn) => bufferList(bn).map((b) => keep(b.clone()))));
+  }
+
+  get hasBatchNorm(): boolean { return this.bns.length > 0; }
+
+  /** Validation error of the dense network (BatchNorm as trained: no recalibration). */
+  denseError(): CandidateResult {
+    this.restore();
+    return this.forwardVal();
+  }
+
+  /** Writes the masks into the weights (dense * mask) and recalibrates BatchNorm; the model stays masked. */
+  apply(masks: LayerMasks): void {
+    this.layout.check(masks);
+    tidy(() => noGrad(() => {
+      this.layout.params.forEach((p, l) => {
+        const m = tensor(masks[l], { shape: p.shape, device: p.device }); // uint8, p's shape
+        p.copy_(this.dense[l]).mul_(m);
+      });
+    }));
+    if (this.hasBatchNorm) this.recalibrate();
+  }
+
+  /** One candidate: masks in place, BatchNorm recalibrated, forward over the validation subset. */
+  evaluate(masks: LayerMasks): CandidateResult {
+    const t0 = performance.now();
+    this.apply(masks);
+    const r = this.forwardVal();
+    this.evaluations++;
+    this.seconds += (performance.now() - t0) / 1000;
+    return r;
+  }
+
+  /** Forward over the validation subset in eval mode, as the model stands now. */
+  forwardVal(): CandidateResult {
+    const was = this.model.training;
+    this.model.eval();
+    let correct = 0;
+    try {
+      for (const b of this.data.val) {
+        correct += tidy(() => noGrad(() => this.model.call(b.x).argmax(1).eq(b.y).sum().item()));
+      }
+    } finally {
+      this.model.train(was);
+    }
+    return { error: 1 - correct / this.n, correct, n: this.n };
+  }
+
+  /**
+   * BatchNorm statistics from scratch, as PyTorch's momentum=None (a cumulative average): running
+   * stats reset, then batch k (from 1) enters with momentum 1/k. Only the BatchNorm layers are in
+   * train mode, so dropout stays off.
+   */
+  recalibrate(): void {
+    const was = this.model.training;
+    const moms = this.bns.map((bn) => bn.momentum);
+    noGrad(() => {
+      for (const bn of this.bns) {
+        const [mean, v, nb] = bufferList(bn);
+        mean.zero_(); v.fill_(1); nb.zero_();
+      }
+    });
+    this.model.eval();
+    for (const bn of this.bns) bn.training = true;
+    try {
+      this.data.calib.forEach((x, k) => {
+        for (const bn of this.bns) setMomentum(bn, 1 / (k + 1));
+        tidy(() => noGrad(() => { this.model.call(x); }));
+      });
+    } finally {
+      this.bns.forEach((bn, i) => setMomentum(bn, moms[i]));
+      this.model.train(was);
+    }
+  }
+
+  /** Dense weights and the trained BatchNorm statistics back in the model. */
+  restore(): void {
+    noGrad(() => {
+      this.layout.params.forEach((p, l) => p.copy_(this.dense[l]));
+      this.bns.forEach((bn, i) => bufferList(bn).forEach((b, j) => b.copy_(this.bnSaved[i][j])));
+    });
+  }
+
+  /** The dense weights (kept by the evaluator; read them, don't free them). */
+  denseWeights(): readonly Tensor[] { return this.dense; }
+
+  /** Restores the model and frees the copies and the pre-loaded data. */
+  dispose(): void {
+    this.restore();
+    for (const t of this.dense) t.dispose();
+    for (const ts of this.bnSaved) for (const t of ts) t.dispose();
+    for (const b of this.data.val) { b.x.dispose(); b.y.dispose(); }
+    for (const x of this.data.calib) x.dispose();
+  }
+}
+
+function bufferList(bn: BatchNorm): Tensor[] {
+  const bufs = new Map(bn.namedBuffers());
+  return ['running_mean', 'running_var', 'num_batches_tracked'].map((n) => bufs.get(n)!);
+}
+
+/** BatchNorm.momentum is readonly to users; recalibration alone needs to vary it per batch. */
+function setMomentum(bn: BatchNorm, m: number): void {
+  (bn as unknown as { momentum: number }).momentum = m;
+}

@@ -1,0 +1,256 @@
+/**
+ * HIER-MOEA's two phases as ask/tell loops around NSGA-II. After every generation the whole search
+ * (both algorithms' states with their generators, the anchors, the adaptive rates, the history) is
+ * written to `search-state.json`, so an interrupted search resumes from its last generation and
+ * ends where an uninterrupted one would: evaluation is deterministic (fixed validation subset,
+ * fixed calibration batches) and all randomness is in the saved generators.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, SerializationError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { uniformCrossover, twoPointCrossover } from '../../evo/binary-operators.js';
+import type { BitSet } from '../../evo/bitset.js';
+import { hypervolume } from '../../evo/hypervolume.js';
+import { Nsga2, type Nsga2Options, type Nsga2State } from '../../evo/nsga2.js';
+import { polynomialMutation, sbx } from '../../evo/real-operators.js';
+import { maxGenerations } from '../../evo/termination.js';
+import type { Genome, Population } from '../../evo/types.js';
+import type { Module } from '../../nn/module.js';
+import { makeProgress, type Progress } from '../../report/progress.js';
+import { writeJsonAtomic } from '../../train/checkpoint.js';
+import type { BatchLike } from '../../train/evaluate.js';
+import { AdaptiveMutation, type Rates } from './adaptive-mutation.js';
+import { selectAnchors, type Anchors } from './anchors.js';
+import { SEARCH_IDENTITY, type SearchConfig } from './config.js';
+import type { MaskedEvaluator } from './evaluator.js';
+import { importanceSampling, normalizedImportance } from './importance.js';
+import type { LayerMasks } from './layout.js';
+import { phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
+import { BitSpace, taylorScores } from './phase2.js';
+
+/** Hypervolume reference point in (error, kept fraction): both objectives live in [0, 1]. */
+export const HV_REF = [1, 1];
+
+export interface SearchData {
+  /** Scores candidates on the pre-loaded validation subset. */
+  evaluator: MaskedEvaluator;
+  /** Training batches of epoch e (fine-tuning, Taylor importance); the consumer disposes them. */
+  trainBatches: (epoch: number) => Iterable<BatchLike>;
+  batchesPerEpoch?: number;
+  /** The whole validation split (reported after fine-tuning). */
+  valBatches: () => Iterable<BatchLike>;
+  /** The test set: evaluated once per reported network, at the end. */
+  testBatches: () => Iterable<BatchLike>;
+}
+
+export interface GenerationRecord {
+  phase: 1 | 2;
+  generation: number;
+  evaluations: number;
+  /** The rank-0 front of the population, [error, kept] sorted by kept. */
+  front: [number, number][];
+  hypervolume: number;
+  bestError: number;
+  minKept: number;
+  seconds: number;
+  rates?: Rates;
+  success?: { off: number | null; on: number | null };
+}
+
+export interface AnchorRecord extends Anchors {
+  heavyGenome: number[];
+  lightGenome: number[];
+  heavyPoint: number[];
+  lightPoint: number[];
+}
+
+interface SavedState {
+  format: 'topiary.hier-moea.search';
+  version: 1;
+  identity: Record<string, unknown>;
+  denseError: number;
+  phase1: Nsga2State;
+  anchors: AnchorRecord | null;
+  phase2: Nsga2State | null;
+  rates: Rates | null;
+  history: GenerationRecord[];
+}
+
+export interface SearchOutcome {
+  completed: boolean;
+  denseError: number;
+  history: GenerationRecord[];
+  anchors: AnchorRecord | null;
+  /** Final fronts with their masks (present when completed). */
+  phase1Front: { error: number; kept: number; masks: LayerMasks }[];
+  phase2Front: { error: number; kept: number; masks: LayerMasks }[];
+  nBits: number;
+}
+
+export interface SearchLoopOptions {
+  out: string;
+  progress?: boolean;
+  /** Stop after this many generations of this call (tests of resuming); the state is saved first. */
+  stopAfterGenerations?: number;
+  log?: (line: string) => void;
+}
+
+export function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o: SearchLoopOptions): SearchOutcome {
+  mkdirSync(o.out, { recursive: true });
+  const ev = data.evaluator, layout = ev.layout;
+  const statePath = join(o.out, 'search-state.json');
+  const identity: Record<string, unknown> = Object.fromEntries(SEARCH_IDENTITY.map((k) => [k, cfg[k]]));
+  identity.layers = layout.names.map((n, l) => `${n}:${layout.sizes[l]}`);
+  const saved = readState(statePath, identity);
+  const magnitudes = layout.magnitudes();
+  const decoder = new ThresholdDecoder(layout, magnitudes);
+  const denseError = saved?.denseError ?? ev.denseError().error;
+  const history: GenerationRecord[] = saved?.history ?? [];
+  let ran = 0;
+  const stopNow = () => o.stopAfterGenerations !== undefined && ran >= o.stopAfterGenerations;
+  const bar = makeProgress({ enabled: o.progress ?? false, format: '{label} [{bar}] {value}/{total} | err {err} | size {size} | HV {hv} | {eps} eval/s | eta {eta_formatted}' });
+
+  const bounds = phase1Bounds(layout.nLayers);
+  const opts1: Nsga2Options<Float64Array> = {
+    popSize: cfg.pop, rng: new Rng(cfg.seed), sampling: stratifiedSampling(layout.nLayers),
+    crossover: sbx({ bounds }), mutation: polynomialMutation({ bounds }), termination: maxGenerations(cfg.phase1Gens),
+  };
+  const algo1 = saved ? Nsga2.restore(saved.phase1, opts1) : new Nsga2(opts1);
+  let anchors = saved?.anchors ?? null;
+  let algo2: Nsga2<BitSet> | null = null;
+  let mutation: AdaptiveMutation | null = null;
+  let space: BitSpace | null = null;
+  const save = () => writeJsonAtomic(statePath, {
+    format: 'topiary.hier-moea.search', version: 1, identity, denseError, phase1: algo1.state(), anchors,
+    phase2: algo2?.state() ?? null, rates: mutation?.rates ?? null, history,
+  } satisfies SavedState);
+  const outcome = (completed: boolean): SearchOutcome => ({
+    completed, denseError, history, anchors, nBits: space?.nBits ?? 0,
+    phase1Front: completed ? frontOf(algo1.result()).map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: decoder.decode(i.genome) })) : [],
+    phase2Front: completed && algo2 && space ? frontOf(algo2.result()).map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: space!.toMasks(i.genome) })) : [],
+  });
+
+  try {
+    // ---- phase 1: per-layer thresholds -------------------------------------------------------
+    if (!algo1.done()) startBar(bar, cfg.phase1Gens, algo1.generation, 'phase 1');
+    while (!algo1.done()) {
+      if (stopNow()) { save(); return outcome(false); }
+      const t0 = performance.now();
+      const batch = algo1.ask();
+      algo1.tell(batch.map((g) => [ev.evaluate(decoder.decode(g)).error, decoder.keptFraction(g)]));
+      history.push(record(1, algo1, (performance.now() - t0) / 1000));
+      ran++;
+      save();
+      report(bar, o, history[history.length - 1], cfg.phase1Gens, batch.length);
+    }
+    bar.stop();
+
+    // ---- anchors -------------------------------------------------------------------------------
+    if (!anchors) {
+      const front = frontOf(algo1.result());
+      const a = selectAnchors(front.map((i) => i.objectives), denseError, cfg.tolerance);
+      anchors = {
+        ...a, heavyGenome: Array.from(front[a.heavy].genome), lightGenome: Array.from(front[a.light].genome),
+        heavyPoint: front[a.heavy].objectives, lightPoint: front[a.light].objectives,
+      };
+      save();
+      o.log?.(`anchors: heavy ${fmtPoint(anchors.heavyPoint)}, light ${fmtPoint(anchors.lightPoint)} (${anchors.lightRule})`);
+    }
+    if (cfg.phase2Gens === 0) return outcome(true);
+
+    // ---- phase 2: bits over the heavy anchor's weights -----------------------------------------
+    const heavy = decoder.decode(Float64Array.from(anchors.heavyGenome));
+    space = new BitSpace(layout, heavy);
+    const raw = cfg.importance === 'magnitude' ? magnitudes : taylorScores(model, ev, heavy, take(data.trainBatches(0), cfg.importanceBatches));
+    const s = normalizedImportance(space, raw);
+    const light = space.fromMasks(decoder.decode(Float64Array.from(anchors.lightGenome)));
+    // The sampled densities reach down to the sparsest phase-1 front point (relative to the heavy anchor).
+    const sparsestKept = Math.min(...frontOf(algo1.result()).map((i) => i.objectives[1]));
+    const sparsest = Math.min(1, (sparsestKept * layout.total) / Math.max(1, space.nBits));
+    mutation = new AdaptiveMutation(s, cfg.mutationRate);
+    if (saved?.rates) mutation.rates = { ...saved.rates };
+    const opts2: Nsga2Options<BitSet> = {
+      popSize: cfg.pop, rng: new Rng(cfg.seed + 0x9e3779b1),
+      sampling: importanceSampling({ space, s, light, temperature: cfg.temperature, sparsest }),
+      crossover: cfg.crossover === 'uniform' ? uniformCrossover() : twoPointCrossover(), mutation, termination: maxGenerations(cfg.phase2Gens),
+    };
+    algo2 = saved?.phase2 ? Nsga2.restore(saved.phase2, opts2) : new Nsga2(opts2);
+    if (!algo2.done()) startBar(bar, cfg.phase2Gens, algo2.generation, 'phase 2');
+    while (!algo2.done()) {
+      if (stopNow()) { save(); return outcome(false); }
+      const t0 = performance.now();
+      const batch = algo2.ask();
+      algo2.tell(batch.map((b) => [ev.evaluate(space!.toMasks(b)).error, space!.keptFraction(b)]));
+      const ad = mutation.adapt(batch, new Set(algo2.population.map((i) => i.genome)));
+      history.push({ ...record(2, algo2, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn } });
+      ran++;
+      save();
+      report(bar, o, history[history.length - 1], cfg.phase2Gens, batch.length);
+    }
+    bar.stop();
+    return outcome(true);
+  } finally {
+    bar.stop();
+    ev.restore();
+  }
+}
+
+function readState(path: string, identity: Record<string, unknown>): SavedState | null {
+  if (!existsSync(path)) return null;
+  let st: SavedState;
+  try {
+    st = JSON.parse(readFileSync(path, 'utf8')) as SavedState;
+  } catch (e) {
+    throw new SerializationError(`${path}: cannot read the saved search (${(e as Error).message})`, { cause: e });
+  }
+  if (st?.format !== 'topiary.hier-moea.search' || st.version !== 1) throw new SerializationError(`${path}: not a HIER-MOEA search state`);
+  for (const [k, v] of Object.entries(identity)) {
+    if (JSON.stringify(st.identity[k]) !== JSON.stringify(v)) {
+      throw new ConfigError(`${k}: the output folder holds a search run with ${k} = ${JSON.stringify(st.identity[k])}, not ${JSON.stringify(v)}; ` +
+        'use another --out or the same options to resume', [{ path: k, message: 'differs from the saved search' }]);
+    }
+  }
+  return st;
+}
+
+/** Rank-0 individuals, one per distinct objective vector, by kept fraction. */
+export function frontOf<G extends Genome>(pop: Population<G>): Population<G> {
+  const seen = new Set<string>();
+  return pop.filter((i) => i.rank === 0).sort((a, b) => a.objectives[1] - b.objectives[1] || a.objectives[0] - b.objectives[0])
+    .filter((i) => { const k = i.objectives.join(','); if (seen.has(k)) return false; seen.add(k); return true; });
+}
+
+function record<G extends Genome>(phase: 1 | 2, algo: Nsga2<G>, seconds: number): GenerationRecord {
+  const front = frontOf(algo.result()).map((i) => [i.objectives[0], i.objectives[1]] as [number, number]);
+  return {
+    phase, generation: algo.generation, evaluations: algo.evaluations, front, hypervolume: hypervolume(front, HV_REF),
+    bestError: Math.min(...front.map((p) => p[0])), minKept: Math.min(...front.map((p) => p[1])), seconds,
+  };
+}
+
+function* take<T extends BatchLike>(it: Iterable<T>, n: number): Generator<T> {
+  if (n <= 0) return;
+  let i = 0;
+  for (const b of it) {
+    yield b;
+    if (++i >= n) return;
+  }
+}
+
+const pct = (x: number, d = 2) => `${(100 * x).toFixed(d)}%`;
+const fmtPoint = (p: number[]) => `(error ${pct(p[0])}, kept ${pct(p[1])})`;
+
+function startBar(bar: Progress, total: number, at: number, label: string): void {
+  bar.start(total, label);
+  bar.update(at, { err: '-', size: '-', hv: '-', eps: '-' });
+}
+
+function report(bar: Progress, o: SearchLoopOptions, r: GenerationRecord, total: number, n: number): void {
+  const fields = { err: pct(r.bestError), size: pct(r.minKept), hv: r.hypervolume.toFixed(4), eps: (n / r.seconds).toFixed(2) };
+  bar.update(r.generation, fields);
+  if (!process.stderr.isTTY || !o.progress) {
+    o.log?.(`phase ${r.phase} gen ${r.generation}/${total}: best err ${fields.err}, min size ${fields.size}, HV ${fields.hv}, ` +
+      `${fields.eps} eval/s${r.rates ? `, rates off ${r.rates.off.toExponential(2)} on ${r.rates.on.toExponential(2)}` : ''}`);
+  }
+}

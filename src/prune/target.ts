@@ -1,0 +1,146 @@
+/**
+ * What a pruning method acts on: the prunable weights of a model, their masks, and for structured
+ * pruning the parameters that go with each output row (its bias and the following BatchNorm's
+ * weight and bias), so that a removed neuron or filter is removed whole.
+ *
+ * Sparsity is always counted over the prunable weights only: companions (biases, BatchNorm) follow
+ * their rows but never count, as in the pruning literature's tables.
+ */
+import { ConfigError } from '../core/errors.js';
+import { BatchNorm, Conv2d, Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/autograd.js';
+import { zeros } from '../tensor/creation.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Callback } from '../train/loop.js';
+import { defaultPrunable, MaskSet, type PrunableFilter } from './masks.js';
+
+export type Granularity = 'unstructured' | 'structured';
+export type Scope = 'global' | 'layer';
+
+export interface TargetOptions {
+  /** Which parameters are prunable: a filter, or a regular expression on names. Default: every weight with more than one dim. */
+  prunable?: PrunableFilter | RegExp | string;
+  granularity?: Granularity;
+  /** One example's shape [C, H, W]; structured pruning traces a forward pass with it to find each layer's BatchNorm. */
+  inputShape?: number[];
+}
+
+export interface LayerCount { name: string; total: number; kept: number; sparsity: number }
+
+export function toFilter(p: TargetOptions['prunable']): PrunableFilter {
+  if (p === undefined) return defaultPrunable;
+  if (typeof p === 'function') return p;
+  let re: RegExp;
+  try {
+    re = typeof p === 'string' ? new RegExp(p) : p;
+  } catch (e) {
+    throw new ConfigError(`prunable: not a valid regular expression: ${(e as Error).message}`, [{ path: 'prunable', message: 'invalid regular expression' }]);
+  }
+  return (name) => re.test(name);
+}
+
+/** Names of the model's prunable parameters under a filter, or a ConfigError naming the field when there are none. */
+export function prunableNames(model: Module, prunable?: TargetOptions['prunable']): string[] {
+  const f = toFilter(prunable);
+  const names = model.namedParameters().filter(([n, p]) => f(n, p)).map(([n]) => n);
+  if (names.length === 0) {
+    throw new ConfigError('prunable: the model has nothing prunable (no parameter passes the prunable filter)', [{ path: 'prunable', message: 'matches no parameter' }]);
+  }
+  return names;
+}
+
+/**
+ * For each Linear / Conv2d weight, the parameters that belong to its output rows: its own bias
+ * and, when the layer's output goes straight into a BatchNorm, that BatchNorm's weight and bias.
+ * Found by tracing one forward pass: a BatchNorm whose input is the very tensor a layer returned.
+ */
+export function rowCompanions(model: Module, inputShape: number[]): Map<string, string[]> {
+  const layers = model.namedModules().filter(([, m]) => m instanceof Linear || m instanceof Conv2d) as [string, Linear | Conv2d][];
+  const out = new Map<string, string[]>();
+  for (const [n, m] of layers) out.set(`${n}.weight`, m.bias ? [`${n}.bias`] : []);
+  const producedBy = new Map<Tensor, string>();
+  const removers = [
+    ...layers.map(([n, m]) => m.registerForwardHook((_m, _x, y) => { producedBy.set(y, n); })),
+    ...model.namedModules().filter(([, m]) => m instanceof BatchNorm).map(([bn, m]) => m.registerForwardHook((mod, x) => {
+      const src = producedBy.get(x);
+      const b = mod as BatchNorm;
+      if (src === undefined || !b.weight) return;
+      const list = out.get(`${src}.weight`)!;
+      list.push(`${bn}.weight`, `${bn}.bias`);
+    })),
+  ];
+  const was = model.training;
+  model.eval();
+  try {
+    tidy(() => noGrad(() => model.call(zeros([2, ...inputShape]))));
+  } finally {
+    removers.forEach((r) => r());
+    model.train(was);
+  }
+  return out;
+}
+
+export class PruneTarget {
+  readonly masks: MaskSet;
+  /** The prunable weights, in parameter order: sparsity is counted over these. */
+  readonly weights: string[];
+  /** Structured only: weight name -> 1-d parameters pruned with its rows. */
+  readonly companions: Map<string, string[]>;
+  readonly granularity: Granularity;
+
+  constructor(readonly model: Module, o: TargetOptions = {}) {
+    this.granularity = o.granularity ?? 'unstructured';
+    let names = prunableNames(model, o.prunable);
+    this.companions = new Map();
+    if (this.granularity === 'structured') {
+      if (!o.inputShape) throw new ConfigError('structured pruning needs the input shape to trace the model', [{ path: 'granularity', message: 'needs inputShape' }]);
+      const rows = rowCompanions(model, o.inputShape);
+      // The output layer's rows are the classes: removing one would remove a class, so it stays dense.
+      names = names.filter((n) => rows.has(n)).slice(0, -1);
+      if (names.length === 0) {
+        throw new ConfigError('granularity: structured pruning needs a prunable Linear or Conv2d layer before the output layer', [{ path: 'granularity', message: 'nothing to prune structurally' }]);
+      }
+      for (const n of names) this.companions.set(n, rows.get(n)!);
+    }
+    this.weights = names;
+    const all = new Set([...names, ...[...this.companions.values()].flat()]);
+    this.masks = new MaskSet(model, (n) => all.has(n));
+  }
+
+  param(name: string): Tensor { return this.masks.params.get(name)!; }
+  mask(name: string): Tensor { return this.masks.get(name); }
+
+  /** Number of prunable weights. */
+  get total(): number { return this.weights.reduce((s, n) => s + this.param(n).numel, 0); }
+
+  /** Kept weights overall and per layer (companions left out). */
+  counts(): { total: number; kept: number; layers: LayerCount[] } {
+    let total = 0, kept = 0;
+    const layers: LayerCount[] = [];
+    for (const n of this.weights) {
+      const m = this.masks.get(n);
+      const c = m.countNonzero();
+      const k = c.item();
+      c.dispose();
+      total += m.numel;
+      kept += k;
+      layers.push({ name: n, total: m.numel, kept: k, sparsity: m.numel ? 1 - k / m.numel : 0 });
+    }
+    return { total, kept, layers };
+  }
+
+  sparsity(): number {
+    const c = this.counts();
+    return c.total ? 1 - c.kept / c.total : 0;
+  }
+
+  /** The masks enforced at the three points (before forward, after backward, after step), checkpointed. */
+  callback(): Callback { return this.masks.callback('masks'); }
+
+  /** Zero the pruned weights (and companions) now. */
+  apply(): void { this.masks.applyToWeights(); }
+
+  dispose(): void { this.masks.dispose(); }
+}
