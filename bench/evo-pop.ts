@@ -36,13 +36,14 @@ function timed(c: Callback, acc: { ms: number }): Callback {
 type Cfg = 'plain' | 'masses fixed' | 'gradient' | 'taylor' | 'activation';
 const CFGS: Cfg[] = ['plain', 'masses fixed', 'gradient', 'taylor', 'activation'];
 
-async function overhead(): Promise<Record<Cfg, { epochMs: number; callbackMs: number }>> {
+async function overhead(): Promise<Record<Cfg, { epochMs: number; callbackMs: number; vsPlain: number }>> {
   const tr = await loadDataset('mnist', { split: 'train', dataDir: dataRoot() });
   const { train: tv } = splitTrainVal(tr, 0.1, 0);
   const loader = new DataLoader(tv, { batchSize: 128, shuffle: true, seed: 0 });
   const times = Object.fromEntries(CFGS.map((c) => [c, { epoch: [] as number[], cb: [] as number[] }])) as Record<Cfg, { epoch: number[]; cb: number[] }>;
   for (let r = -1; r < flags.reps; r++) { // r = -1: warm-up, not recorded
-    for (const cfg of CFGS) {
+    // rotate the order each repetition, so no configuration always runs first or last
+    for (const cfg of CFGS.map((_, k) => CFGS[(k + Math.max(0, r)) % CFGS.length])) {
       manualSeed(r + 1);
       const base = createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10 });
       const model: Module = cfg === 'plain' ? base : toPopulationModel(base, 'mlp');
@@ -61,21 +62,28 @@ async function overhead(): Promise<Record<Cfg, { epochMs: number; callbackMs: nu
     }
   }
   tr.dispose();
-  return Object.fromEntries(CFGS.map((c) => [c, { epochMs: median(times[c].epoch), callbackMs: median(times[c].cb) }])) as Record<Cfg, { epochMs: number; callbackMs: number }>;
+  // paired: each repetition's epoch time over the plain MLP's in the same repetition, then the median
+  const vs = (c: Cfg) => median(times[c].epoch.map((t, r) => t / times.plain.epoch[r] - 1));
+  return Object.fromEntries(CFGS.map((c) => [c, { epochMs: median(times[c].epoch), callbackMs: median(times[c].cb), vsPlain: vs(c) }])) as Record<Cfg, { epochMs: number; callbackMs: number; vsPlain: number }>;
 }
 
-/** Median ms of a forward pass on a batch of 128 images. */
-function inferMs(model: Module, shape: number[]): number {
-  model.eval();
+/**
+ * Median ms of a forward pass on a batch of 128 images for each model, timed round-robin (one batch
+ * of each model in turn, 220 rounds, the first 20 discarded) so that load changes hit all alike.
+ */
+function inferMs(models: Module[], shape: number[]): number[] {
+  for (const m of models) m.eval();
   const x = randn([128, ...shape]);
-  const ts: number[] = [];
+  const ts = models.map(() => [] as number[]);
   for (let i = 0; i < 220; i++) {
-    const t = performance.now();
-    tidy(() => noGrad(() => { model.call(x).sum().item(); }));
-    if (i >= 20) ts.push(performance.now() - t);
+    models.forEach((m, k) => {
+      const t = performance.now();
+      tidy(() => noGrad(() => { m.call(x).sum().item(); }));
+      if (i >= 20) ts[k].push(performance.now() - t);
+    });
   }
   x.dispose();
-  return median(ts);
+  return ts.map(median);
 }
 
 function pruned(name: 'mlp' | 'lenet5'): { fraction: number; params: number; ms: number; kept: number[] }[] {
@@ -84,16 +92,11 @@ function pruned(name: 'mlp' | 'lenet5'): { fraction: number; params: number; ms:
   const model = toPopulationModel(createModel(name, { inputShape: shape, numClasses: 10 }), name);
   // Timing does not depend on which populations survive: random masses stand for trained ones.
   tidy(() => noGrad(() => { for (const [, l] of populationLayers(model)) l.mass.copy_(rand([l.size])); }));
-  const rows = [];
-  const full = physicalPrune(model, new Map());
-  rows.push({ fraction: 0, params: full.model.numParameters(), ms: inferMs(full.model, shape), kept: full.architecture.kept });
-  full.model.dispose();
   const scores = scorePopulations(model, 'mass');
-  for (const f of FR) {
-    const p = physicalPrune(model, selectKeep(scores, f));
-    rows.push({ fraction: f, params: p.model.numParameters(), ms: inferMs(p.model, shape), kept: p.architecture.kept });
-    p.model.dispose();
-  }
+  const variants = [{ fraction: 0, ...physicalPrune(model, new Map()) }, ...FR.map((f) => ({ fraction: f, ...physicalPrune(model, selectKeep(scores, f)) }))];
+  const ms = inferMs(variants.map((v) => v.model), shape);
+  const rows = variants.map((v, k) => ({ fraction: v.fraction, params: v.model.numParameters(), ms: ms[k], kept: v.architecture.kept }));
+  for (const v of variants) v.model.dispose();
   model.dispose();
   return rows;
 }
@@ -103,18 +106,18 @@ const mlp = pruned('mlp'), lenet = pruned('lenet5');
 console.log(JSON.stringify({ overhead: o, mlp, lenet }));
 const plain = o.plain.epochMs;
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const overheadRows = CFGS.map((c) => `| ${c === 'plain' ? 'plain MLP (createModel)' : c === 'masses fixed' ? 'population MLP, masses fixed (dense control)' : `population MLP + replicator, ${c} fitness`} | ${(o[c].epochMs / 1000).toFixed(2)} s | ${c === 'plain' ? '—' : pct(o[c].epochMs / plain - 1)} | ${c === 'plain' || c === 'masses fixed' ? '—' : `${o[c].callbackMs.toFixed(0)} ms (${pct(o[c].callbackMs / plain)})`} |`);
+const overheadRows = CFGS.map((c) => `| ${c === 'plain' ? 'plain MLP (createModel)' : c === 'masses fixed' ? 'population MLP, masses fixed (dense control)' : `population MLP + replicator, ${c} fitness`} | ${(o[c].epochMs / 1000).toFixed(2)} s | ${c === 'plain' ? '—' : pct(o[c].vsPlain)} | ${c === 'plain' || c === 'masses fixed' ? '—' : `${o[c].callbackMs.toFixed(0)} ms (${pct(o[c].callbackMs / plain)})`} |`);
 const prunedRows = (label: string, rows: typeof mlp) => rows.map((r) =>
   `| ${label} | ${r.fraction === 0 ? 'none' : `−${Math.round(100 * r.fraction)}%`} | ${r.kept.join(' + ')} | ${r.params.toLocaleString('en-US')} (${pct(r.params / rows[0].params)}) | ${r.ms.toFixed(3)} ms (${pct(r.ms / rows[0].ms)}) |`);
-const body = `Measured by \`node --import tsx bench/evo-pop.ts --reps ${flags.reps}\` on 2026-11-21: 2-core CPU shared with other jobs, libtorch 1.13 CPU, 1 thread; medians of ${flags.reps} repetitions, configurations alternating.
+const body = `Measured by \`node --import tsx bench/evo-pop.ts --reps ${flags.reps}\` on 2026-11-21: 2-core CPU shared with other jobs, libtorch 1.13 CPU, 1 thread; medians of ${flags.reps} repetitions, the configurations alternating within each repetition (order rotated). On this shared machine two epoch times differ by a few percent from load alone; the time inside the callback is measured directly and is the steadier figure. The overhead includes the population layers themselves (the mass multiply in forward and backward: row 2) and the gradient probe (the per-example mass leaf).
 
 Overhead of the dynamics on a dense training epoch (MLP 784-512-256-10, 422 steps of 128 MNIST images, SGD momentum; target < 10%):
 
-| training epoch | time | vs plain | inside the EVO-POP callback |
+| training epoch | time (median) | vs plain (median of paired ratios) | inside the EVO-POP callback |
 |---|---:|---:|---:|
 ${overheadRows.join('\n')}
 
-The physically pruned model (lowest masses removed; a plain smaller Sequential), parameters and inference time per batch of 128 images (eval, no grad, median of 200 batches):
+The physically pruned model (lowest masses removed; a plain smaller Sequential), parameters and inference time per batch of 128 images (eval, no grad, median of 200 batches, the models timed round-robin):
 
 | model | removed | populations kept per layer | parameters | inference per batch |
 |---|---|---|---:|---:|
