@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { TrainConfig, validate } from './config.js';
 import { setupData } from './data-setup.js';
 import { versions } from './env.js';
+import { canonicalJson } from './hash.js';
 import { registerReproduction, type ReproduceOptions } from './reproduce.js';
 import { finishedResult, runTraining } from './train-run.js';
 
@@ -34,7 +35,11 @@ export async function ensureDense(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
   if (!cfg.dense) throw new ConfigError('from: give --from <model.safetensors written by topiary train>, or a recipe with a dense: section', [{ path: 'from', message: 'missing' }]);
   const dc = validate(TrainConfig, cfg.dense, 'dense training options');
   const dir = join(o.out, 'dense');
-  if (!finishedResult(dir)) {
+  const done = finishedResult(dir);
+  if (done && canonicalJson(done.config) !== canonicalJson(dc)) {
+    throw new ConfigError(`dense: ${dir} holds a dense run with another configuration; use another --out`, [{ path: 'dense', message: 'differs from the finished run' }]);
+  }
+  if (!done) {
     const run = await runTraining(dc, { out: dir, dataDir: o.dataDir, progress: o.progress }, { kind: 'dense' });
     run.model.dispose();
     run.data.dispose();
@@ -132,7 +137,7 @@ export function hierMoeaCases(level: Level, seeds: number): Case[] {
   if (level === 'reduced') {
     return [
       { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, dense: { ...lenetDense, epochs: 8 }, search: { pop: 20, phase1Gens: 12, phase2Gens: 24, valSize: 1000, finetuneEpochs: 2, pick: picks } },
-      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 3, subset: 12000 }, search: { pop: 12, phase1Gens: 8, phase2Gens: 12, valSize: 500, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 3 }, search: { pop: 20, phase1Gens: 15, phase2Gens: 20, valSize: 1000, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
     ];
   }
   return [

@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../core/errors.js';
 import { setNumThreads } from '../core/runtime.js';
 import { getMethod } from '../prune/methods/index.js';
 import type { PruneEnv } from '../prune/methods/types.js';
@@ -123,15 +124,24 @@ export async function reproducePmp(o: ReproduceOptions, b: PmpBudget): Promise<v
   // One libtorch thread unless told otherwise: the numbers are recorded as single-thread CPU runs.
   setNumThreads(Number(process.env.TOPIARY_THREADS ?? 1));
   // The metadata goes first, so that an interrupted reproduction still documents what finished.
+  // TOPIARY_PMP_ONLY=pmp_789,pmp_98 runs some experiments only (to spread a budget over sessions).
+  const only = process.env.TOPIARY_PMP_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = only?.filter((id) => !exps.some((e) => e.id === id)) ?? [];
+  if (unknown.length) throw new ConfigError(`TOPIARY_PMP_ONLY: unknown experiment ${unknown.join(', ')} (known: ${exps.map((e) => e.id).join(', ')})`);
   const meta = join(o.out, b.name, 'meta.json');
   mkdirSync(dirname(meta), { recursive: true });
-  const command = (b.name !== o.budget ? `TOPIARY_PMP_BUDGET=${b.name} ` : '') + o.command;
-  writeFileSync(meta, JSON.stringify({ command, seeds: o.seeds, date: new Date().toISOString().slice(0, 10) }, null, 2));
+  const env = [b.name !== o.budget ? `TOPIARY_PMP_BUDGET=${b.name}` : '', only ? `TOPIARY_PMP_ONLY=${only.join(',')}` : ''].filter(Boolean).join(' ');
+  const command = `${env ? `${env} ` : ''}${o.command}`;
+  const prev = existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8')) as Meta) : null;
+  const commands = [...(prev?.commands ?? (prev?.command ? [prev.command] : [])).filter((c) => c !== command), command];
+  writeFileSync(meta, JSON.stringify({ commands, seeds: Math.max(o.seeds, prev?.seeds ?? 0), date: new Date().toISOString().slice(0, 10) }, null, 2));
   for (let seed = 0; seed < o.seeds; seed++) {
-    for (const e of exps) await runOne(o, b, e, seed, exps);
+    for (const e of exps) if (!only || only.includes(e.id)) await runOne(o, b, e, seed, exps);
   }
   writePmpDoc(o);
 }
+
+interface Meta { commands?: string[]; command?: string; seeds: number; date: string }
 
 interface Row { label: string; exp: Exp; accs: number[]; sparsity: number[]; epochs: string; paper: string; target: string }
 
@@ -166,7 +176,8 @@ function collect(o: ReproduceOptions, b: PmpBudget, seeds: number): Row[] {
 function section(o: ReproduceOptions, b: PmpBudget): string | null {
   const metaFile = join(o.out, b.name, 'meta.json');
   if (!existsSync(metaFile)) return null;
-  const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { command: string; seeds: number; date: string };
+  const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as Meta;
+  const commands = meta.commands ?? (meta.command ? [meta.command] : []);
   const rows = collect(o, b, meta.seeds);
   if (!rows.length) return null;
   const table = markdownTable(['Method', 'Sparsity (achieved)', 'Test accuracy % (ours)', 'Paper %', 'Target %', 'Seeds', 'Epochs'],
@@ -175,7 +186,7 @@ function section(o: ReproduceOptions, b: PmpBudget): string | null {
   const exps = pmpExperiments(b);
   const withResults = new Set(rows.map((r) => r.exp.id)).size;
   const partial = withResults < exps.length ? ` Only ${withResults} of the ${exps.length} experiments have finished runs here; the others are not shown.` : '';
-  return [`## ${title}`, '', `Command: \`${meta.command}\`; seeds 0..${meta.seeds - 1}; date ${meta.date}; machine: 2-core CPU, libtorch 1.13 CPU, 1 thread.`,
+  return [`## ${title}`, '', `${commands.length > 1 ? 'Commands' : 'Command'}: ${commands.map((c) => `\`${c}\``).join(', then ')}; seeds 0..${meta.seeds - 1}; date ${meta.date}; machine: 2-core CPU, libtorch 1.13 CPU, 1 thread.`,
     `Mean ± sample standard deviation over seeds (the Seeds column counts the finished ones) of the test accuracy at the end of training; the test set is evaluated once per run.${partial}`,
     '', table, ''].join('\n');
 }

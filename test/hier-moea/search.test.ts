@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/core/errors.js';
 import { readRecipe, TrainConfig, validate } from '../../src/experiment/config.js';
-import { runHierMoea } from '../../src/experiment/reproduce-hier-moea.js';
+import { ensureDense, runHierMoea } from '../../src/experiment/reproduce-hier-moea.js';
 import { runTraining } from '../../src/experiment/train-run.js';
 import { createModel } from '../../src/models/registry.js';
 import { SearchConfig } from '../../src/prune/hier-moea/config.js';
@@ -113,6 +113,9 @@ test('bad options are rejected naming the field', { skip }, async () => {
   for (const t of Object.values(tensors)) t.dispose();
   await assert.rejects(runHierMoea(validate(SearchConfig, { ...searchCfg, from: wrong }), { out: join(tmp, 'bad3'), dataDir }), field('from'));
   await assert.rejects(runHierMoea(validate(SearchConfig, { ...searchCfg, from: undefined }), { out: join(tmp, 'bad4'), dataDir }), field('from'));
+  // Without --from, a recipe's dense: section is trained into <out>/dense, or reused if that run matches it.
+  assert.equal(await ensureDense(validate(SearchConfig, { ...searchCfg, from: undefined, dense: denseCfg }), { out: tmp, dataDir }), ckpt);
+  await assert.rejects(ensureDense(validate(SearchConfig, { ...searchCfg, from: undefined, dense: { ...denseCfg, epochs: 3 } }), { out: tmp, dataDir }), field('dense'));
   // Through the command line: one line naming the flag's field, exit code 2.
   const cli = spawnSync(process.execPath, [join(repo, 'bin', 'topiary.js'), 'search', '--from', ckpt, '--pop', '3', '--out', join(tmp, 'bad5')], { encoding: 'utf8' });
   assert.equal(cli.status, 2, cli.stderr);

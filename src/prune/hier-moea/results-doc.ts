@@ -55,6 +55,11 @@ export function renderResultsDoc(d: DocInput): string {
     `${d.versions.threads} thread), node ${d.versions.node}. Method and every constant: [docs/methods/hier-moea.md](../methods/hier-moea.md).`, '');
   L.push(`**Budget: ${d.level}.** ${d.level === 'full' ? "The issue's budget." : "Smaller than the issue's (pop 40, 30 + 60 generations, " +
     '5000 validation examples, 3 seeds): what this machine could run. The numbers below are those of the reduced runs, not of the full budget.'}`, '');
+  L.push('How to read the tables. "val err" is measured on the search\'s validation subset (held out of the training data; ' +
+    'with 1000 examples, one example is 0.1 point), the test set only once per network at the end. A fine-tuned network is ' +
+    'the knee of the final Pareto set or, for "sparsity-s", the lowest-error solution with at least that sparsity (two labels ' +
+    'can name the same network). Hypervolumes use the reference point (1, 1) on (validation error, fraction of prunable weights ' +
+    'kept); "HV phase 2" is the front of phase 2\'s population alone, "HV final set" that of the union of both phases\' fronts.', '');
   const byKey = new Map<string, ReproRun[]>();
   for (const r of d.runs) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r]);
   for (const [key, runs] of byKey) section(L, key, runs, d.plots[key]);
