@@ -2,7 +2,7 @@
  * HIER-MOEA from a trained checkpoint (or from a dense training it runs first), and
  * `topiary reproduce hier-moea`, which writes docs/results/hier-moea.md.
  */
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, SerializationError, ShapeError } from '../core/errors.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
@@ -105,7 +105,9 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
         prunableLayers: layout.names.length, versions: versions(),
       },
     });
-    return { ...res, totalParams: model.numParameters(), prunableParams: layout.total };
+    const denseResult = join(dirname(from), 'result.json');
+    const denseSeconds = existsSync(denseResult) ? Number(JSON.parse(readFileSync(denseResult, 'utf8')).wallSeconds ?? NaN) : NaN;
+    return { ...res, totalParams: model.numParameters(), prunableParams: layout.total, prunableLayers: layout.nLayers, denseSeconds: Number.isFinite(denseSeconds) ? denseSeconds : null };
   } finally {
     evaluator?.dispose();
     model.dispose();
@@ -117,7 +119,15 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
 
 export type Level = 'smoke' | 'reduced' | 'full';
 
-export interface Case { key: string; title: string; dense: Record<string, unknown>; search: Partial<SearchConfig>; seeds: number }
+export interface Case {
+  key: string;
+  title: string;
+  dense: Record<string, unknown>;
+  search: Partial<SearchConfig>;
+  seeds: number;
+  /** The issue's targets for this model: (fraction of parameters removed at least, points lost at most). */
+  targets: [number, number][];
+}
 
 /**
  * Budgets. 'full' is the issue's (pop 40, 30 + 60 generations, 5000 validation examples, 3 seeds).
@@ -128,21 +138,22 @@ export function hierMoeaCases(level: Level, seeds: number): Case[] {
   const lenetDense = { model: 'lenet5', dataset: 'mnist', batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', valFraction: 0.1, threads: 1 };
   const resnetDense = { model: 'resnet20', dataset: 'mnist', batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', valFraction: 0.1, threads: 1 };
   const picks = [0.5, 0.7, 0.9];
+  const lenetTargets: [number, number][] = [[0.5, 0.3], [0.9, 1]], resnetTargets: [number, number][] = [[0.5, 0.3]];
   if (level === 'full') {
     return [
-      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, dense: { ...lenetDense, epochs: 20 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
-      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds, dense: { ...resnetDense, epochs: 15 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
+      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, targets: lenetTargets, dense: { ...lenetDense, epochs: 20 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds, targets: resnetTargets, dense: { ...resnetDense, epochs: 15 }, search: { pop: 40, phase1Gens: 30, phase2Gens: 60, valSize: 5000, finetuneEpochs: 3, pick: picks } },
     ];
   }
   if (level === 'reduced') {
     return [
-      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, dense: { ...lenetDense, epochs: 8 }, search: { pop: 20, phase1Gens: 12, phase2Gens: 24, valSize: 1000, finetuneEpochs: 2, pick: picks } },
-      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 3 }, search: { pop: 20, phase1Gens: 15, phase2Gens: 20, valSize: 1000, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
+      { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, targets: lenetTargets, dense: { ...lenetDense, epochs: 8 }, search: { pop: 20, phase1Gens: 12, phase2Gens: 24, valSize: 1000, finetuneEpochs: 2, pick: picks } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, targets: resnetTargets, dense: { ...resnetDense, epochs: 3 }, search: { pop: 20, phase1Gens: 15, phase2Gens: 20, valSize: 1000, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
     ];
   }
   return [
-    { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds: 1, dense: { ...lenetDense, epochs: 1, subset: 6000 }, search: { pop: 8, phase1Gens: 3, phase2Gens: 3, valSize: 300, finetuneEpochs: 1, pick: [0.5] } },
-    { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, dense: { ...resnetDense, epochs: 1, subset: 3000 }, search: { pop: 4, phase1Gens: 2, phase2Gens: 2, valSize: 100, bnBatches: 1, bnBatchSize: 64, finetuneEpochs: 1, pick: [] } },
+    { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds: 1, targets: lenetTargets, dense: { ...lenetDense, epochs: 1, subset: 6000 }, search: { pop: 8, phase1Gens: 3, phase2Gens: 3, valSize: 300, finetuneEpochs: 1, pick: [0.5] } },
+    { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, targets: resnetTargets, dense: { ...resnetDense, epochs: 1, subset: 3000 }, search: { pop: 4, phase1Gens: 2, phase2Gens: 2, valSize: 100, bnBatches: 1, bnBatchSize: 64, finetuneEpochs: 1, pick: [] } },
   ];
 }
 
@@ -150,9 +161,8 @@ export function hierMoeaCases(level: Level, seeds: number): Case[] {
 export async function runCase(c: Case, seed: number, out: string, o: { dataDir?: string; progress: boolean; log: (l: string) => void }): Promise<ReproRun> {
   const cfg = validate(SearchConfig, { ...c.search, seed, dense: { ...c.dense, seed } }, `hier-moea ${c.key} search`);
   o.log(`== ${c.title}, seed ${seed} -> ${out}`);
-  const t0 = performance.now();
   const result = await runHierMoea(cfg, { out, dataDir: o.dataDir, progress: o.progress, log: o.log, title: c.title });
-  return { key: c.key, title: c.title, seed, out, config: cfg, denseConfig: c.dense, result, wallSeconds: (performance.now() - t0) / 1000 };
+  return { key: c.key, title: c.title, seed, out, config: cfg, denseConfig: c.dense, result, targets: c.targets };
 }
 
 async function reproduce(o: ReproduceOptions): Promise<void> {
@@ -173,7 +183,8 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
       if (existsSync(src)) { copyFileSync(src, join(dirname(o.doc), name)); (plots[r.key] ??= []).push(name); }
     }
   }
-  const command = env ? `HIER_MOEA_BUDGET=${env} ${o.command}` : o.command;
+  // The environment variable overrides --budget, so the recorded command leaves --budget out.
+  const command = env ? `HIER_MOEA_BUDGET=${env} ${o.command.replace(/ --budget \w+/, '')}` : o.command;
   writeFileSync(o.doc, renderResultsDoc({ runs, level, command, plots, versions: versions(), date: new Date().toISOString().slice(0, 10) }));
 }
 

@@ -7,6 +7,7 @@ import { BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../../sr
 import { F, memory, noGrad, randn, randint, tensor, tidy, type Tensor } from '../../src/tensor/index.js';
 import { MaskedEvaluator } from '../../src/prune/hier-moea/evaluator.js';
 import { PrunableLayout, type LayerMasks } from '../../src/prune/hier-moea/layout.js';
+import { taylorScores } from '../../src/prune/hier-moea/phase2.js';
 
 const build = (bn: boolean) => bn
   ? new Sequential(new Conv2d(1, 6, 3), new BatchNorm2d(6), new ReLU(), new Conv2d(6, 4, 3), new BatchNorm2d(4), new ReLU(), new Flatten(), new Linear(4 * 4 * 4, 10))
@@ -111,4 +112,39 @@ test('a BatchNorm model without calibration batches is refused', () => {
   val[0].x.dispose(); val[0].y.dispose();
   model.dispose();
   assert.equal(memory().tensors, before);
+});
+
+test('taylor importance: |w * g| with g the mean gradient on the masked network; the model is restored', () => {
+  const before = memory().tensors;
+  tidy(() => {
+    manualSeed(3);
+    const model = build(false);
+    const layout = new PrunableLayout(model);
+    const snapshot = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, t.clone()]));
+    const val = [{ x: randn([10, 1, 8, 8]), y: randint(0, 10, [10]) }];
+    const ev = new MaskedEvaluator(model, layout, { val, calib: [] });
+    const masks = randomMasks(layout, new Rng(5), 0.5);
+    const batches = [0, 1].map(() => ({ x: randn([16, 1, 8, 8]), y: randint(0, 10, [16]) }));
+    const copies = batches.map((b) => ({ x: b.x.clone(), y: b.y.clone() }));
+    const scores = taylorScores(model, ev, masks, batches);
+    // Reference: a fresh masked copy, gradients of the mean loss summed over the batches, halved.
+    const ref = build(false);
+    ref.loadStateDict(snapshot);
+    const rl = new PrunableLayout(ref);
+    noGrad(() => rl.params.forEach((p, l) => p.mul_(tensor(masks[l], { shape: p.shape }))));
+    ref.eval();
+    for (const b of copies) F.crossEntropy(ref.call(b.x), b.y).backward();
+    rl.params.forEach((p, l) => {
+      const want = p.detach().mul(p.grad!).div(2).abs().toTypedArray() as Float32Array;
+      for (let i = 0; i < want.length; i += 7) assert.ok(Math.abs(scores[l][i] - want[i]) <= 1e-5 * (1 + want[i]), `${layout.names[l]}[${i}]`);
+      // Pruned weights score 0: their w is 0 on the masked network.
+      for (let i = 0; i < want.length; i++) if (!masks[l][i]) assert.equal(scores[l][i], 0);
+    });
+    for (const [k, t] of Object.entries(model.stateDict())) assert.ok(t.equal(snapshot[k]), `${k} restored`);
+    for (const p of model.parameters()) assert.equal(p.grad, null);
+    ev.dispose();
+    model.dispose();
+    ref.dispose();
+  });
+  assert.equal(memory().tensors, before, 'no tensor leaks');
 });
