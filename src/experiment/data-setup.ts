@@ -2,6 +2,7 @@
 import { DataLoader, horizontalFlip, loadDataset, randomAffine, randomCrop, splitTrainVal, type TensorDataset } from '../data/index.js';
 import type { Augmentation } from '../data/augment.js';
 import { DatasetError } from '../core/errors.js';
+import type { DataLike } from '../prune/methods/types.js';
 
 export interface DataConfig {
   dataset: string;
@@ -13,16 +14,10 @@ export interface DataConfig {
   augment: { rotation: number; translation: number; cropPadding: number; flip: boolean };
 }
 
-export interface DataBundle {
+/** The loaders (DataLike, which pruning methods see; its valLoader is null when valFraction is 0) plus the datasets. */
+export interface DataBundle extends DataLike {
   train: TensorDataset;
   test: TensorDataset;
-  trainLoader: DataLoader;
-  /** Validation loader (null when valFraction is 0). Model selection uses it, never the test set. */
-  valLoader: DataLoader | null;
-  testLoader: DataLoader;
-  inputShape: number[];
-  numClasses: number;
-  dispose(): void;
 }
 
 export async function setupData(c: DataConfig, opts: { dataDir?: string; evalBatchSize?: number } = {}): Promise<DataBundle> {
