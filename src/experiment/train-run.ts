@@ -1,6 +1,7 @@
 /** `topiary train`: build everything from a validated TrainConfig, train, evaluate, write result.json. */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
 import { createModel } from '../models/registry.js';
 import { modelStats } from '../models/stats.js';
@@ -15,6 +16,7 @@ import { makeProgress } from '../report/progress.js';
 import type { TrainConfig } from './config.js';
 import { setupData, type DataBundle } from './data-setup.js';
 import { versions } from './env.js';
+import { canonicalJson } from './hash.js';
 
 export interface RunOptions {
   out: string;
@@ -49,10 +51,13 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
   /** Fields merged into result.json. */
   report?: (model: Module, data: DataBundle) => Record<string, unknown>;
   model?: (data: DataBundle) => Module;
+  /** What else defines the run besides the training config (a method's options); checked on resume. */
+  identity?: Record<string, unknown>;
 } = {}): Promise<TrainedRun> {
   if (c.threads) setNumThreads(c.threads);
   manualSeed(c.seed);
   mkdirSync(o.out, { recursive: true });
+  claimRunFolder(o.out, extra.kind ?? 'train', c, extra.identity);
   const data = await setupData(c, { dataDir: o.dataDir });
   const model = extra.model ? extra.model(data) : createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init });
   if (c.device !== 'cpu') model.to(c.device);
@@ -105,4 +110,35 @@ export function finishedResult(out: string): Record<string, unknown> | null {
   if (!existsSync(f)) return null;
   const r = JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
   return r.completed ? r : null;
+}
+
+/** Settings that change how fast a run goes, not what it computes: a run may resume with others. */
+const NOT_IDENTITY = new Set(['threads', 'device']);
+
+/**
+ * Writes <out>/run.json naming what runs there (kind, training config, method options), or checks
+ * an existing one: a folder resumes only the run it holds. Without this, a second command with other
+ * settings and the same --out would silently continue (or just report) the first run.
+ */
+export function claimRunFolder(out: string, kind: string, c: TrainConfig, identity: Record<string, unknown> = {}): void {
+  const file = join(out, 'run.json');
+  const strip = (x: Record<string, unknown>) => Object.fromEntries(Object.entries(x).filter(([k, v]) => !NOT_IDENTITY.has(k) && v !== undefined));
+  const mine: Record<string, unknown> = { kind, ...strip(c as Record<string, unknown>), ...Object.fromEntries(Object.entries(identity).map(([k, v]) => [`prune.${k}`, v])) };
+  if (existsSync(file)) {
+    let theirs: Record<string, unknown>;
+    try {
+      theirs = (JSON.parse(readFileSync(file, 'utf8')) as { identity: Record<string, unknown> }).identity;
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read (${(e as Error).message}); remove it or use another --out`);
+    }
+    const keys = [...new Set([...Object.keys(mine), ...Object.keys(theirs ?? {})])].sort();
+    const diff = keys.filter((k) => canonicalJson(mine[k]) !== canonicalJson(theirs?.[k]) && !NOT_IDENTITY.has(k));
+    if (diff.length > 0) {
+      const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+      throw new ConfigError(`${out} holds another run (${diff.map((k) => `${k}: ${show(theirs?.[k])} there, ${show(mine[k])} here`).join('; ')}); ` +
+        'use another --out, or the same settings to resume it', diff.map((k) => ({ path: k, message: 'differs from the run in the output folder' })));
+    }
+    return;
+  }
+  writeJsonAtomic(file, { format: 'topiary.run', version: 1, identity: mine });
 }

@@ -146,7 +146,7 @@ test('a valid recipe (a flag overriding it) trains on a subset and writes result
   assert.deepEqual(saved.layers.map((l: { name: string }) => l.name), ['1', '3', '5']);
   assert.equal(typeof saved.versions.libtorch, 'string');
   assert.equal(saved.versions.threads, 1);
-  assert.deepEqual(readdirSync(out).sort(), ['checkpoints', 'model.safetensors', 'result.json']);
+  assert.deepEqual(readdirSync(out).sort(), ['checkpoints', 'model.safetensors', 'result.json', 'run.json']);
 });
 
 test('--stop-after-epochs stops with a checkpoint; the same command resumes and finishes', { skip }, () => {
@@ -163,4 +163,13 @@ test('--stop-after-epochs stops with a checkpoint; the same command resumes and 
   assert.equal(saved.completed, true);
   assert.equal(saved.resumedFrom, 0);
   assert.equal(saved.history.length, 2);
+});
+
+test('the same --out with other settings is refused, naming the field, and the finished run is kept', { skip }, () => {
+  const out = join(root, 'resume');
+  const before = readFileSync(join(out, 'result.json'), 'utf8');
+  const r = topiary(['--model', 'mlp', '--widths', '64', '--dataset', 'mnist', '--epochs', '2', '--batch-size', '100', '--lr', '0.1', '--subset', '1000', '--threads', '1', '--out', out]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /holds another run \(lr: 0\.05 there, 0\.1 here\)/);
+  assert.equal(readFileSync(join(out, 'result.json'), 'utf8'), before);
 });

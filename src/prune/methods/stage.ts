@@ -123,6 +123,7 @@ export async function runPruneStage(job: PruneJob, env: PruneEnv, scope: Scope, 
   try {
     run = await env.runTraining(train, { ...job.run, out }, {
       kind: spec.kind ?? `prune_${job.prune.method}`,
+      identity: job.prune,
       model: spec.model ?? ((data) => buildModel(train, data, job.prune.from)),
       callbacks: (model, data) => {
         target = makeTarget(job, model, data);

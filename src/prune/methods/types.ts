@@ -46,6 +46,8 @@ export interface StageHooks {
   model?: (data: DataLike) => Module;
   callbacks?: (model: Module, data: DataLike) => Callback[];
   report?: (model: Module, data: DataLike) => Record<string, unknown>;
+  /** The method's options: a run folder resumes only a run with the same ones. */
+  identity?: Record<string, unknown>;
 }
 
 export interface StageRun {
