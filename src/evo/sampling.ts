@@ -5,7 +5,7 @@
 import { ArgumentError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import { BitSet } from './bitset.js';
-import type { Bounds, Sampling } from './types.js';
+import type { Bounds, Genome, Sampling } from './types.js';
 
 export function checkBounds(bounds: Bounds, who: string): void {
   const { lower, upper } = bounds;
@@ -78,6 +78,26 @@ export function binarySampling(options: BinarySamplingOptions): Sampling<BitSet>
         out.push(b);
       }
       return out;
+    },
+  };
+}
+
+/**
+ * An initial population that starts from known solutions (say, the front of an earlier search):
+ * up to `maxShare` of the population are copies of `seeds` (evenly spaced through the list when
+ * there are more), the rest comes from `base`. With no seeds it is `base` itself.
+ */
+export function seededSampling<G extends Genome>(seeds: readonly G[], base: Sampling<G>, options: { clone: (g: G) => G; maxShare?: number }): Sampling<G> {
+  const share = options.maxShare ?? 0.5;
+  if (!(share >= 0 && share <= 1)) throw new ArgumentError(`seededSampling: maxShare must be in [0, 1], got ${share}`);
+  return {
+    name: `seeded(${base.name})`,
+    sample(n: number, rng: Rng): G[] {
+      checkCount(n, 'seededSampling');
+      const k = Math.min(seeds.length, Math.floor(n * share));
+      const picked: G[] = [];
+      for (let i = 0; i < k; i++) picked.push(options.clone(seeds[k === seeds.length ? i : Math.round((i * (seeds.length - 1)) / Math.max(1, k - 1))]));
+      return [...picked, ...base.sample(n - k, rng)];
     },
   };
 }
