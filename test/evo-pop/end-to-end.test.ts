@@ -2,12 +2,14 @@
  * A short real run: the MLP on a 12,000-image MNIST subset for 3 epochs under the replicator
  * dynamics, then physical removal. Asserts real accuracy, the stated number of neurons in the
  * pruned models, that fine-tuning (optional) recovers accuracy, that a saved pruned model reloads (also as createModel('mlp', {widths})) with the
- * reported accuracy, that masses were recorded, and that bad options are rejected by name.
+ * reported accuracy, that masses were recorded, that every row carries its validation accuracy and
+ * that a run stored without validation rows gets them filled in from its model.safetensors, with
+ * the stored test numbers reproduced exactly, and that bad options are rejected by name.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +40,10 @@ test('EVO-POP end to end on MNIST: trains, removes 35% and 50% of 768 neurons ph
       assert.equal(r.kept[0] + r.kept[1], 768 - Math.round(r.fraction * 768));
       assert.equal(r.params, 784 * r.kept[0] + r.kept[0] + r.kept[0] * r.kept[1] + r.kept[1] + r.kept[1] * 10 + 10, 'a physically smaller model');
       assert.ok(r.accuracy > 0.5, `${r.criterion} ${r.fraction}: ${r.accuracy}`);
+      assert.ok(r.valAccuracy! > 0.5 && r.finetunedValAccuracy! > 0.5, `${r.criterion} ${r.fraction}: validation ${r.valAccuracy}, fine-tuned ${r.finetunedValAccuracy}`);
     }
+    assert.ok(s.denseValAccuracy! > 0.93, `dense validation accuracy ${s.denseValAccuracy}`);
+    assert.equal(s.validationFilledIn, undefined);
     const at = (crit: string, f: number) => s.rows.find((r) => r.criterion === crit && r.fraction === f)!;
     assert.ok(at('mass', 0.5).accuracy > 0.9, `removing half by mass keeps accuracy (${at('mass', 0.5).accuracy})`);
     // one epoch of fine-tuning recovers most of what random removal lost
@@ -67,6 +72,23 @@ test('EVO-POP end to end on MNIST: trains, removes 35% and 50% of 768 neurons ph
     // a finished run is not redone
     const again = await runEvoPop(c, e, { out, dataDir });
     assert.equal(again.denseAccuracy, s.denseAccuracy);
+    // a run stored before rows carried validation accuracy: filled in from model.safetensors (the
+    // removal stage rerun, fine-tuning included), every stored test number reproduced exactly
+    const file = join(out, 'evo.json');
+    const old = JSON.parse(readFileSync(file, 'utf8')) as typeof s;
+    delete old.denseValAccuracy;
+    old.rows = old.rows.map(({ valAccuracy: _v, valLoss: _l, finetunedValAccuracy: _f, ...r }) => r);
+    writeFileSync(file, JSON.stringify(old));
+    const filled = await runEvoPop(c, e, { out, dataDir });
+    assert.ok(filled.validationFilledIn && filled.validationFilledIn.seconds > 0);
+    assert.equal(filled.denseValAccuracy, s.denseValAccuracy);
+    assert.deepEqual(filled.rows, s.rows, 'the same rows, validation and test, as the original run');
+    assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as typeof s).rows, s.rows, 'written to evo.json');
+    // a stored test number that the saved model does not reproduce is refused, and evo.json is left as it was
+    old.rows[1].accuracy += 1e-4;
+    writeFileSync(file, JSON.stringify(old));
+    await assert.rejects(runEvoPop(c, e, { out, dataDir }), /evo\.json: removing mass@0\.5 again does not reproduce the stored row \(test accuracy/);
+    assert.equal(readFileSync(file, 'utf8'), JSON.stringify(old));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

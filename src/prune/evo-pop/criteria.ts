@@ -56,7 +56,7 @@ export function scorePopulations(model: Module, criterion: Criterion, o: { seed?
     let s: Float64Array;
     if (criterion === 'mass') s = Float64Array.from(l.mass.dataSync());
     else if (criterion === 'random') s = Float64Array.from({ length: l.size }, () => rng.random());
-    else if (criterion === 'l2') s = Float64Array.from(tidy(() => noGrad(() => l.unit.weight.flatten(1).norm(2, 1))).dataSync());
+    else if (criterion === 'l2') s = Float64Array.from(tidy(() => noGrad(() => l.unit.weight.flatten(1).norm(2, 1)).dataSync())); // read inside the scope, which frees the norms
     else if (criterion === 'activation') {
       const a = o.activations?.get(name);
       if (!a) throw new ArgumentError(`criterion 'activation' needs mean activations for layer '${name}' (meanActivations)`);

@@ -6,5 +6,5 @@ export { EvoConfig, EVO_KEYS, CRITERIA, type Criterion } from './config.js';
 export { EvoPop, normalizeFitness, type SelectionOptions, type MassTrajectory } from './selection.js';
 export { meanActivations, scorePopulations, selectKeep, maskRemoved, type Scores } from './criteria.js';
 export { physicalPrune, savePruned, loadPruned, buildFromArchitecture, describe, build, type Architecture, type LayerSpec } from './physical.js';
-export { pruneStage, type PruneRow, type PruneStageOptions } from './prune-stage.js';
-export { massTable, controlTable, extinctTable, checks, checkTable, trajectoryRows, compactSvg, type Arm, type RunLike, type Check } from './report.js';
+export { pruneStage, withValidation, type PruneRow, type PruneStageOptions, type StoredRow } from './prune-stage.js';
+export { massTable, controlTable, extinctTable, checks, checkTable, bestOnValidation, selectionTable, VAL_TIE, trajectoryRows, compactSvg, type Arm, type RunLike, type Check, type Selection } from './report.js';
