@@ -6,14 +6,22 @@
  * same background load. Also reports the wall time of the LeNet-5 searches that
  * `topiary reproduce hier-moea` ran (when their result.json files are there).
  *
- *   node --import tsx bench/hier-moea.ts [--reps 5] [--no-doc] [--part lenet5|resnet20]
+ * Part `workers`: evaluations per second of one generation's candidates (LeNet-5, 1000 validation
+ * images, 20 phase-1 candidates, as in the reduced searches) in the main thread against an EvalPool
+ * of 2 worker threads (1 libtorch thread each), alternating batch by batch in one process, with
+ * the load averages before and after (the machine is shared). It writes its own block
+ * (hier-moea-workers) of the HIER-MOEA section.
+ *
+ *   node --import tsx bench/hier-moea.ts [--reps 5] [--no-doc] [--part lenet5|resnet20|workers]
  */
+import { isDeepStrictEqual } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createModel, data, getNumThreads, loadSafetensors, manualSeed, Rng, setNumThreads, torchVersion, type Module, type Tensor } from '../src/index.js';
 import { BitSet } from '../src/evo/bitset.js';
 import { BatchNorm } from '../src/nn/layers.js';
-import { BitSpace, MaskedEvaluator, PrunableLayout, ThresholdDecoder } from '../src/prune/hier-moea/index.js';
+import { BitSpace, EvalPool, MaskedEvaluator, PrunableLayout, ThresholdDecoder } from '../src/prune/hier-moea/index.js';
 import { dataRoot, machine, median, parseFlags, REPO_ROOT } from './lib/common.js';
 import { updateSection } from './report.js';
 
@@ -70,6 +78,101 @@ async function part(name: 'lenet5' | 'resnet20', reps: number): Promise<PartResu
   return { model: name, trained, val: VAL, plain: median(plain), phase1: median(p1), phase2: median(p2), calib: calibImages };
 }
 
+const POOL_VAL = 1000, POOL_BATCH = 20, POOL_WORKERS = 2;
+
+interface PoolResult {
+  trained: boolean; val: number; batch: number; workers: number; threadsPerWorker: number; reps: number;
+  /** Medians over the repetitions, evaluations per second. */
+  sequential: number; pool: number;
+  /** Medians of CPU seconds (user + system, all threads of the process) per evaluation: the work, whatever the load. */
+  sequentialCpu: number; poolCpu: number;
+  startSeconds: number; identical: boolean;
+  loadBefore: number[]; loadAfter: number[];
+}
+
+/** One generation's candidates in the main thread, then in a pool of worker threads (order alternating), same masks. */
+async function poolPart(reps: number): Promise<PoolResult> {
+  const loadBefore = loadavg();
+  manualSeed(0);
+  const train = await data.loadDataset('mnist', { split: 'train', dataDir: dataRoot() });
+  const { val } = data.splitTrainVal(train, 0.1, 0);
+  const config = { inputShape: [1, 28, 28], numClasses: 10 };
+  const model: Module = createModel('lenet5', config);
+  const ckpt = join(REPO_ROOT, LENET_CKPT);
+  const trained = existsSync(ckpt);
+  if (trained) {
+    const { tensors } = loadSafetensors(ckpt);
+    model.loadStateDict(tensors);
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, POOL_VAL) }, { batchSize: 1000 }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+  const layout = new PrunableLayout(model);
+  const t0 = performance.now();
+  const pool = await EvalPool.start({ model: 'lenet5', config, state: model.stateDict(), data: { val: valBatches, calib: [] }, layout, workers: POOL_WORKERS, threads: 1 });
+  const startSeconds = (performance.now() - t0) / 1000;
+  const ev = new MaskedEvaluator(model, layout, { val: valBatches, calib: [] });
+  const dec = new ThresholdDecoder(layout);
+  const rng = new Rng(2);
+  const genomes = () => Array.from({ length: POOL_BATCH }, () => Float64Array.from({ length: layout.nLayers }, () => rng.uniform(0.3, 0.95)));
+  const seq: number[] = [], par: number[] = [], seqCpu: number[] = [], parCpu: number[] = [];
+  let identical = true;
+  try {
+    const warm = genomes();
+    await ev.evaluateBatch(2, (i) => dec.decode(warm[i]));
+    await pool.evaluateBatch(2 * POOL_WORKERS, (i) => dec.decode(warm[i]));
+    for (let r = 0; r < reps; r++) {
+      const g = genomes();
+      const timed = async (be: EvalPool | MaskedEvaluator, rate: number[], cpu: number[]) => {
+        const a = performance.now(), c = process.cpuUsage();
+        const res = await be.evaluateBatch(g.length, (i) => dec.decode(g[i]));
+        const dc = process.cpuUsage(c);
+        rate.push(POOL_BATCH / ((performance.now() - a) / 1000));
+        cpu.push((dc.user + dc.system) / 1e6 / POOL_BATCH);
+        return res;
+      };
+      const runSeq = () => timed(ev, seq, seqCpu), runPar = () => timed(pool, par, parCpu);
+      let x, y;
+      if (r % 2 === 0) { x = await runSeq(); y = await runPar(); } else { y = await runPar(); x = await runSeq(); }
+      identical &&= isDeepStrictEqual(x, y);
+      process.stderr.write(`[hier-moea workers] rep ${r + 1}/${reps}: sequential ${seq[r].toFixed(2)} eval/s (${seqCpu[r].toFixed(3)} CPU s each), ` +
+        `${POOL_WORKERS} workers ${par[r].toFixed(2)} eval/s (${parCpu[r].toFixed(3)} CPU s each), same errors ${isDeepStrictEqual(x, y)}\n`);
+    }
+  } finally {
+    await pool.close();
+    ev.dispose();
+    model.dispose();
+    train.dispose();
+  }
+  return { trained, val: POOL_VAL, batch: POOL_BATCH, workers: POOL_WORKERS, threadsPerWorker: 1, reps, sequential: median(seq), pool: median(par), sequentialCpu: median(seqCpu), poolCpu: median(parCpu), startSeconds, identical, loadBefore, loadAfter: loadavg() };
+}
+
+function poolBody(p: PoolResult, reps: number): string {
+  const m = machine();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+  const reduced = 720;
+  return [
+    `### Parallel evaluation (\`--workers\`)`,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part workers --reps ${reps}\` on ${m.cpu} (${m.cores} cores, shared with another job), ` +
+    `libtorch ${torchVersion()}. LeNet-5${p.trained ? ' (trained)' : ' (random init)'}, ${p.val} validation images, batches of ${p.batch} phase-1 candidates; ` +
+    `the main thread (1 libtorch thread) and a pool of ${p.workers} worker threads (${p.threadsPerWorker} libtorch thread each) take turns on the same candidates; medians of ${reps} batches. ` +
+    `Load average (1 / 5 / 15 min) before: ${load(p.loadBefore)}, after: ${load(p.loadAfter)}.`,
+    '',
+    '| evaluator | evaluations / s | speed-up | CPU seconds / evaluation | 720 evaluations (the reduced LeNet-5 search) |',
+    '|---|---:|---:|---:|---:|',
+    `| main thread, one after another (\`--workers 1\`) | ${p.sequential.toFixed(2)} | 1.00 | ${p.sequentialCpu.toFixed(3)} | ${(reduced / p.sequential).toFixed(0)} s |`,
+    `| ${p.workers} worker threads (\`--workers ${p.workers}\`) | ${p.pool.toFixed(2)} | ${(p.pool / p.sequential).toFixed(2)} | ${p.poolCpu.toFixed(3)} | ${(reduced / p.pool).toFixed(0)} s |`,
+    '',
+    'CPU seconds count every thread of the process (user + system): the work per candidate, which the pool does not reduce; it runs ' +
+    'candidates side by side, so its gain is bounded by the idle cores.' + (p.loadBefore[0] >= m.cores
+      ? ` Here the load average was already ${p.loadBefore[0].toFixed(1)} on ${m.cores} cores before the run (another job): the workers found no idle core, so the evaluations per second measure the share of the machine this process got, not what the pool can do on free cores.`
+      : ''),
+    '',
+    `Same errors, candidate for candidate: ${p.identical ? 'yes' : 'NO'}. Starting the pool (workers load the addon, rebuild the model, decode the weights and the ` +
+    `validation subset) took ${p.startSeconds.toFixed(2)} s, once per search.`,
+  ].join('\n');
+}
+
 interface SearchRun { seed: string; level: string; evaluations: number; evalPerSec: number; searchSeconds: number; fineTuneSeconds: number; pop: number; gens: string; val: number }
 
 function searchRuns(): SearchRun[] {
@@ -105,6 +208,13 @@ function lenetProjection(results: PartResult[]): string[] {
 async function main(): Promise<void> {
   const flags = parseFlags();
   setNumThreads(1);
+  if (flags.part && !['lenet5', 'resnet20', 'workers'].includes(flags.part)) throw new Error(`bench: --part must be lenet5, resnet20 or workers, got ${flags.part}`);
+  if (flags.part === 'workers' || !flags.part) {
+    const p = await poolPart(flags.reps);
+    process.stdout.write(JSON.stringify({ bench: 'hier-moea-workers', result: p, machine: machine() }) + '\n');
+    if (!flags.noDoc) updateSection('HIER-MOEA', 'hier-moea-workers', poolBody(p, flags.reps));
+    if (flags.part === 'workers') return;
+  }
   const parts = flags.part ? [flags.part as 'lenet5' | 'resnet20'] : (['lenet5', 'resnet20'] as const);
   const results: PartResult[] = [];
   for (const p of parts) results.push(await part(p, flags.reps));

@@ -28,9 +28,14 @@ std::string cleanMessage(const std::string& msg) {
 }
 
 // Live boxes and their element bytes, for memory(): a training loop must keep both flat.
-static int64_t g_live = 0, g_bytes = 0;
+// Per thread: the addon may be loaded in several worker_threads at once (each its own napi env on
+// its own thread, e.g. HIER-MOEA's evaluation pool). A box is made, disposed and finalized on its
+// env's thread (basic finalizers run in that isolate's GC, and at env teardown on the same thread),
+// so each JS thread counts exactly its own tensors, and the counters need no atomics.
+static thread_local int64_t g_live = 0, g_bytes = 0;
 // Depth of the TypeScript tidy scopes (set by tidy); tensors made at depth > 0 are not reported to V8.
-static int g_scope_depth = 0;
+// Per thread for the same reason: each thread has its own tidy stack.
+static thread_local int g_scope_depth = 0;
 
 void release(Napi::BasicEnv env, Box* b) {
   if (!b->t.defined()) return;

@@ -33,6 +33,7 @@ export function searchCommand(): Command {
     .option('--pick <list>', 'also fine-tune the best solution at each of these sparsities, e.g. 0.5,0.9', numList('pick'))
     .option('--seed <n>', 'random seed', num('seed'))
     .option('--threads <n>', 'libtorch threads', num('threads'))
+    .option('--workers <n>', 'evaluate each generation\'s candidates in n worker threads (default 1: in this thread; same results)', num('workers'))
     .option('--device <d>', 'cpu or cuda')
     .option('--recipe <file>', 'YAML recipe with the same fields (flags override it); may hold a dense: training section')
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')

@@ -5,11 +5,11 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, SerializationError, ShapeError } from '../core/errors.js';
-import { manualSeed, setNumThreads } from '../core/runtime.js';
+import { getNumThreads, manualSeed, setNumThreads } from '../core/runtime.js';
 import { DataLoader } from '../data/index.js';
 import { createModel } from '../models/registry.js';
 import { BatchNorm } from '../nn/layers.js';
-import { hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig } from '../prune/hier-moea/index.js';
+import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig } from '../prune/hier-moea/index.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
 import { loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -64,8 +64,10 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
   if (threads) setNumThreads(threads);
   manualSeed(cfg.seed);
   const data = await setupData({ ...tc, device: cfg.device }, { dataDir: o.dataDir, evalBatchSize: cfg.evalBatchSize });
-  const model = createModel(tc.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init });
+  const modelConfig = { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init };
+  const model = createModel(tc.model, modelConfig);
   let evaluator: MaskedEvaluator | null = null;
+  let pool: EvalPool | null = null;
   try {
     try {
       model.loadStateDict(tensors);
@@ -95,8 +97,14 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
     }
     const layout = new PrunableLayout(model);
     evaluator = new MaskedEvaluator(model, layout, { val, calib });
+    if (cfg.workers > 1) {
+      // The main thread's libtorch threads are shared out among the workers (at least one each).
+      const perWorker = Math.max(1, Math.floor((threads ?? getNumThreads()) / cfg.workers));
+      pool = await EvalPool.start({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
+      o.log?.(`evaluating candidates in ${pool.size} worker threads, ${perWorker} libtorch thread${perWorker > 1 ? 's' : ''} each`);
+    }
     const res = await hierMoeaSearch(model, {
-      evaluator, trainBatches: (e) => data.trainLoader.epoch(e), batchesPerEpoch: data.trainLoader.length,
+      evaluator, batchEvaluator: pool ?? undefined, trainBatches: (e) => data.trainLoader.epoch(e), batchesPerEpoch: data.trainLoader.length,
       valBatches: () => data.valLoader!.epoch(0), testBatches: () => data.testLoader.epoch(0),
     }, cfg, {
       out: o.out, progress: o.progress, stopAfterGenerations: o.stopAfterGenerations, log: o.log, title: o.title,
@@ -109,6 +117,7 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
     const denseSeconds = existsSync(denseResult) ? Number(JSON.parse(readFileSync(denseResult, 'utf8')).wallSeconds ?? NaN) : NaN;
     return { ...res, totalParams: model.numParameters(), prunableParams: layout.total, prunableLayers: layout.nLayers, denseSeconds: Number.isFinite(denseSeconds) ? denseSeconds : null };
   } finally {
+    await pool?.close();
     evaluator?.dispose();
     model.dispose();
     data.dispose();

@@ -97,12 +97,39 @@ test('an interrupted search resumes from its last generation and ends as an unin
     (e: unknown) => e instanceof ConfigError && e.issues[0].path === 'pop');
 });
 
+test('workers: 2 finds the same front as workers: 1, and a search stopped with one resumes with the other', { skip }, async () => {
+  await dense();
+  const base = { ...searchCfg, pick: [], finetuneEpochs: 0 };
+  const one = await runHierMoea(validate(SearchConfig, base), { out: join(tmp, 'w1'), dataDir });
+  const before = memory().tensors;
+  const two = await runHierMoea(validate(SearchConfig, { ...base, workers: 2 }), { out: join(tmp, 'w2'), dataDir });
+  assert.equal(memory().tensors, before, 'no tensor leaks');
+  assert.ok(one.completed && two.completed);
+  assert.deepEqual(two.solutions, one.solutions);
+  assert.deepEqual(two.hypervolume, one.hypervolume);
+  assert.deepEqual(two.reference, one.reference, 'the global-magnitude reference, evaluated by the pool too');
+  assert.deepEqual(two.atSparsity, one.atSparsity);
+  assert.equal(two.denseTestAccuracy, one.denseTestAccuracy);
+  assert.equal(two.picks[0].testAccuracy, one.picks[0].testAccuracy);
+  type H = { front: number[][]; hypervolume: number; rates?: unknown }[];
+  const hist = (d: string) => (JSON.parse(readFileSync(join(tmp, d, 'history.json'), 'utf8')) as H).map((h) => [h.front, h.hypervolume, h.rates]);
+  assert.deepEqual(hist('w2'), hist('w1'), 'every generation\'s front');
+  // workers is not part of the search's identity: stopped with 2 workers, resumed with 1, the same result.
+  const out = join(tmp, 'w3');
+  const first = await runHierMoea(validate(SearchConfig, { ...base, workers: 2 }), { out, dataDir, stopAfterGenerations: 5 });
+  assert.equal(first.completed, false);
+  const rest = await runHierMoea(validate(SearchConfig, base), { out, dataDir });
+  assert.deepEqual(rest.solutions, one.solutions);
+  assert.deepEqual(rest.hypervolume, one.hypervolume);
+});
+
 const field = (path: string) => (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path === path);
 
 test('bad options are rejected naming the field', { skip }, async () => {
   await dense();
   assert.throws(() => validate(SearchConfig, { ...searchCfg, pop: 3 }), field('pop'));
   assert.throws(() => validate(SearchConfig, { ...searchCfg, importance: 'random' }), field('importance'));
+  for (const workers of [0, -1, 1.5, '2']) assert.throws(() => validate(SearchConfig, { ...searchCfg, workers }), field('workers'));
   // The validation split of this dense run has 600 examples.
   await assert.rejects(runHierMoea(validate(SearchConfig, { ...searchCfg, valSize: 601 }), { out: join(tmp, 'bad1'), dataDir }), field('valSize'));
   await assert.rejects(runHierMoea(validate(SearchConfig, { ...searchCfg, model: 'lenet5' }), { out: join(tmp, 'bad2'), dataDir }), field('model'));
@@ -120,6 +147,9 @@ test('bad options are rejected naming the field', { skip }, async () => {
   const cli = spawnSync(process.execPath, [join(repo, 'bin', 'topiary.js'), 'search', '--from', ckpt, '--pop', '3', '--out', join(tmp, 'bad5')], { encoding: 'utf8' });
   assert.equal(cli.status, 2, cli.stderr);
   assert.match(cli.stderr, /pop: must be at least 4/);
+  const cliWorkers = spawnSync(process.execPath, [join(repo, 'bin', 'topiary.js'), 'search', '--from', ckpt, '--workers', '0', '--out', join(tmp, 'bad6')], { encoding: 'utf8' });
+  assert.equal(cliWorkers.status, 2, cliWorkers.stderr);
+  assert.match(cliWorkers.stderr, /workers: must be a positive integer/);
 });
 
 test('the ResNet-56 and ResNet-110 CIFAR recipes are valid search options with a valid dense training', () => {

@@ -47,12 +47,21 @@ export const SearchConfig = z.object({
   pick: z.array(z.number().gt(0).lt(1)).default([]),
   seed: z.number().int().min(0).default(0),
   threads: z.number().int().positive().optional(),
+  /**
+   * Candidates of a generation evaluated in this many worker threads (1: in this thread, one after
+   * another). Results are identical either way, so it is not part of the search's identity.
+   */
+  workers: z.number({ message: 'must be a positive integer' }).int({ message: 'must be a positive integer' })
+    .positive({ message: 'must be a positive integer' }).default(1),
   device: z.string().default('cpu'),
 }).strict();
 
 export type SearchConfig = z.infer<typeof SearchConfig>;
 
-/** The fields that shape the search itself: a resumed search must agree on all of them. */
+/**
+ * The fields that shape the search itself: a resumed search must agree on all of them. `workers`
+ * and `threads` are not among them: they change the speed, not the result.
+ */
 export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
   'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
   'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed',

@@ -26,7 +26,17 @@ export interface EvaluatorData {
 
 export interface CandidateResult { error: number; correct: number; n: number }
 
-export class MaskedEvaluator {
+/**
+ * Scores the candidates of one generation. `masksOf(i)` makes candidate i's masks when it is
+ * scheduled, so only the candidates being evaluated hold their masks (a generation of a large
+ * model would otherwise hold pop copies at once). Results come back in candidate order.
+ * Implemented by MaskedEvaluator (in this thread, one after another) and EvalPool (worker threads).
+ */
+export interface BatchEvaluator {
+  evaluateBatch(count: number, masksOf: (i: number) => LayerMasks): Promise<CandidateResult[]>;
+}
+
+export class MaskedEvaluator implements BatchEvaluator {
   readonly layout: PrunableLayout;
   readonly model: Module;
   readonly n: number;
@@ -82,6 +92,13 @@ export class MaskedEvaluator {
     this.evaluations++;
     this.seconds += (performance.now() - t0) / 1000;
     return r;
+  }
+
+  /** The sequential BatchEvaluator: the candidates one after another, in this thread. */
+  async evaluateBatch(count: number, masksOf: (i: number) => LayerMasks): Promise<CandidateResult[]> {
+    const out: CandidateResult[] = [];
+    for (let i = 0; i < count; i++) out.push(this.evaluate(masksOf(i)));
+    return out;
   }
 
   /** Forward over the validation subset in eval mode, as the model stands now. */

@@ -5,7 +5,8 @@
  */
 export { SearchConfig, IMPORTANCE_NAMES, SEARCH_IDENTITY } from './config.js';
 export { PrunableLayout, ascendingRanks, countOnes, type LayerMasks } from './layout.js';
-export { MaskedEvaluator, type EvaluatorData, type EvalBatch, type CandidateResult } from './evaluator.js';
+export { MaskedEvaluator, type EvaluatorData, type EvalBatch, type CandidateResult, type BatchEvaluator } from './evaluator.js';
+export { EvalPool, type EvalPoolOptions } from './eval-pool.js';
 export { ThresholdDecoder, stratifiedSampling, phase1Bounds, MAX_LAYER_PRUNE } from './phase1.js';
 export { selectAnchors, type Anchors } from './anchors.js';
 export { BitSpace, taylorScores } from './phase2.js';

@@ -61,7 +61,7 @@ export async function hierMoeaSearch(model: Module, data: SearchData, cfg: Searc
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
   const ev = data.evaluator, layout = ev.layout;
-  const out = runPhases(model, data, cfg, o);
+  const out = await runPhases(model, data, cfg, o);
   const searchSeconds = out.history.reduce((s, h) => s + h.seconds, 0);
   const lastOf = (p: 1 | 2) => out.history.filter((h) => h.phase === p).at(-1)?.evaluations ?? 0;
   const evaluations = lastOf(1) + lastOf(2);
@@ -85,12 +85,14 @@ export async function hierMoeaSearch(model: Module, data: SearchData, cfg: Searc
     masks: 'pareto-masks.safetensors', layers: layout.names.map((n, l) => ({ name: n, size: layout.sizes[l] })), solutions,
   });
 
-  // One-shot global magnitude at the same sizes, evaluated exactly as the candidates were.
+  // One-shot global magnitude at the same sizes, evaluated exactly as the candidates were (and by the same evaluator).
   const gm = new GlobalMagnitude(layout);
-  const reference = finalSet.map((s) => ({ kept: s.kept, valError: ev.evaluate(gm.masks(s.kept)).error }));
-  const atSparsity = REPORT_SPARSITIES.map((sp) => {
+  const sizes = [...finalSet.map((s) => s.kept), ...REPORT_SPARSITIES.map((sp) => 1 - sp)];
+  const gmErrors = (await (data.batchEvaluator ?? ev).evaluateBatch(sizes.length, (i) => gm.masks(sizes[i]))).map((r) => r.error);
+  const reference = finalSet.map((s, i) => ({ kept: s.kept, valError: gmErrors[i] }));
+  const atSparsity = REPORT_SPARSITIES.map((sp, j) => {
     const ok = finalSet.filter((s) => s.kept <= 1 - sp + 1e-12);
-    return { sparsity: sp, frontError: ok.length ? Math.min(...ok.map((s) => s.error)) : null, globalMagnitudeError: ev.evaluate(gm.masks(1 - sp)).error };
+    return { sparsity: sp, frontError: ok.length ? Math.min(...ok.map((s) => s.error)) : null, globalMagnitudeError: gmErrors[finalSet.length + j] };
   });
   ev.restore();
 

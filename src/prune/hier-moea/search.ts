@@ -3,7 +3,9 @@
  * (both algorithms' states with their generators, the anchors, the adaptive rates, the history) is
  * written to `search-state.json`, so an interrupted search resumes from its last generation and
  * ends where an uninterrupted one would: evaluation is deterministic (fixed validation subset,
- * fixed calibration batches) and all randomness is in the saved generators.
+ * fixed calibration batches) and all randomness is in the saved generators. Each generation goes to
+ * the evaluator as one batch, scored in this thread or by a pool of worker threads (eval-pool.ts)
+ * with the same results.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +25,7 @@ import type { BatchLike } from '../../train/evaluate.js';
 import { AdaptiveMutation, type Rates } from './adaptive-mutation.js';
 import { selectAnchors, type Anchors } from './anchors.js';
 import { SEARCH_IDENTITY, type SearchConfig } from './config.js';
-import type { MaskedEvaluator } from './evaluator.js';
+import type { BatchEvaluator, MaskedEvaluator } from './evaluator.js';
 import { importanceSampling, normalizedImportance } from './importance.js';
 import type { LayerMasks } from './layout.js';
 import { phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
@@ -33,8 +35,13 @@ import { BitSpace, taylorScores } from './phase2.js';
 export const HV_REF = [1, 1];
 
 export interface SearchData {
-  /** Scores candidates on the pre-loaded validation subset. */
+  /** Scores candidates on the pre-loaded validation subset (also the dense error, Taylor importance, fine-tuning). */
   evaluator: MaskedEvaluator;
+  /**
+   * Scores each generation's candidates: an EvalPool of worker threads, or by default `evaluator`
+   * itself, one candidate after another. Either gives the same errors.
+   */
+  batchEvaluator?: BatchEvaluator;
   /** Training batches of epoch e (fine-tuning, Taylor importance); the consumer disposes them. */
   trainBatches: (epoch: number) => Iterable<BatchLike>;
   batchesPerEpoch?: number;
@@ -96,9 +103,10 @@ export interface SearchLoopOptions {
   log?: (line: string) => void;
 }
 
-export function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o: SearchLoopOptions): SearchOutcome {
+export async function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o: SearchLoopOptions): Promise<SearchOutcome> {
   mkdirSync(o.out, { recursive: true });
   const ev = data.evaluator, layout = ev.layout;
+  const batchEv = data.batchEvaluator ?? ev;
   const statePath = join(o.out, 'search-state.json');
   const identity: Record<string, unknown> = Object.fromEntries(SEARCH_IDENTITY.map((k) => [k, cfg[k]]));
   identity.layers = layout.names.map((n, l) => `${n}:${layout.sizes[l]}`);
@@ -138,7 +146,8 @@ export function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o:
       if (stopNow()) { save(); return outcome(false); }
       const t0 = performance.now();
       const batch = algo1.ask();
-      algo1.tell(batch.map((g) => [ev.evaluate(decoder.decode(g)).error, decoder.keptFraction(g)]));
+      const res = await batchEv.evaluateBatch(batch.length, (i) => decoder.decode(batch[i]));
+      algo1.tell(batch.map((g, i) => [res[i].error, decoder.keptFraction(g)]));
       history.push(record(1, algo1, (performance.now() - t0) / 1000));
       ran++;
       save();
@@ -181,7 +190,8 @@ export function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o:
       if (stopNow()) { save(); return outcome(false); }
       const t0 = performance.now();
       const batch = algo2.ask();
-      algo2.tell(batch.map((b) => [ev.evaluate(space!.toMasks(b)).error, space!.keptFraction(b)]));
+      const res = await batchEv.evaluateBatch(batch.length, (i) => space!.toMasks(batch[i]));
+      algo2.tell(batch.map((b, i) => [res[i].error, space!.keptFraction(b)]));
       const ad = mutation.adapt(batch, new Set(algo2.population.map((i) => i.genome)));
       history.push({ ...record(2, algo2, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn } });
       ran++;
