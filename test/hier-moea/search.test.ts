@@ -17,6 +17,10 @@ import { runTraining } from '../../src/experiment/train-run.js';
 import { createModel } from '../../src/models/registry.js';
 import { SearchConfig } from '../../src/prune/hier-moea/config.js';
 import { PrunableLayout } from '../../src/prune/hier-moea/layout.js';
+import { ThresholdDecoder } from '../../src/prune/hier-moea/phase1.js';
+import { BitSpace } from '../../src/prune/hier-moea/phase2.js';
+import { BitSet } from '../../src/evo/bitset.js';
+import { decodeGenome, decodeNumber, type EncodedGenome, type EncodedNumber } from '../../src/evo/genome-codec.js';
 import { loadMaskBits } from '../../src/prune/hier-moea/mask-io.js';
 import { loadSafetensors, memory, saveSafetensors } from '../../src/tensor/index.js';
 
@@ -124,6 +128,37 @@ test('workers: 2 finds the same front as workers: 1, and a search stopped with o
 });
 
 const field = (path: string) => (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path === path);
+
+test('phase 2 starts from the phase-1 front: its first population holds each front solution within the heavy anchor, projected onto its weights', { skip }, async () => {
+  await dense();
+  const out = join(tmp, 'seeded');
+  const r = await runHierMoea(validate(SearchConfig, { ...searchCfg, phase1Gens: 3, phase2Gens: 1, phase2Seeds: 1, finetuneEpochs: 0, pick: [] }), { out, dataDir });
+  assert.ok(r.completed);
+  const st = JSON.parse(readFileSync(join(out, 'search-state.json'), 'utf8'));
+  const { tensors } = loadSafetensors(ckpt);
+  const model = createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10, widths: [48] });
+  try {
+    model.loadStateDict(tensors);
+    const layout = new PrunableLayout(model);
+    const decoder = new ThresholdDecoder(layout);
+    const space = new BitSpace(layout, decoder.decode(Float64Array.from(st.anchors.heavyGenome)));
+    const seen = new Set<string>();
+    const front = (st.phase1.population as { genome: EncodedGenome; objectives: EncodedNumber[]; rank: number }[])
+      .filter((i) => i.rank === 0).map((i) => ({ g: decodeGenome(i.genome) as Float64Array, o: i.objectives.map(decodeNumber) }))
+      .sort((a, b) => a.o[1] - b.o[1] || a.o[0] - b.o[0]).filter((i) => { const k = i.o.join(); if (seen.has(k)) return false; seen.add(k); return true; })
+      .filter((i) => i.o[1] <= st.anchors.heavyPoint[1]);
+    const expected = [...new Set(front.map((i) => space.fromMasks(decoder.decode(i.g)).words.join()))];
+    assert.ok(expected.length >= 2 && expected.length <= searchCfg.pop, `${expected.length} seeds`);
+    const pop2 = new Set((st.phase2.population as { genome: EncodedGenome }[]).map((i) => (decodeGenome(i.genome) as BitSet).words.join()));
+    for (const e of expected) assert.ok(pop2.has(e), 'a projected phase-1 solution is in phase 2\'s first population');
+    // The heavy anchor is on the phase-1 front and projects onto every bit of the space.
+    const counts = front.map((i) => space.fromMasks(decoder.decode(i.g)).count());
+    assert.equal(Math.max(...counts), space.nBits);
+  } finally {
+    model.dispose();
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+});
 
 test('bad options are rejected naming the field', { skip }, async () => {
   await dense();

@@ -34,10 +34,16 @@ export const SearchConfig = z.object({
   /** Initial per-bit base rate of the adaptive mutation (both directions). */
   mutationRate: z.number().positive().max(0.5).default(0.002),
   crossover: z.enum(['two_point', 'uniform']).default('two_point'),
+  /**
+   * Share of phase 2's initial population taken from the phase-1 front (each solution at most as
+   * dense as the heavy anchor, projected onto its weights); the rest is importance-sampled. 0: none.
+   */
+  phase2Seeds: z.number().min(0).max(1).default(0.5),
   /** BatchNorm recalibration: this many training batches of this size per candidate (models with BatchNorm). */
   bnBatches: z.number().int().min(1).default(4),
   bnBatchSize: z.number().int().positive().default(128),
-  evalBatchSize: z.number().int().positive().default(1000),
+  /** 250 on CPU: a 1000-image LeNet-5 batch needs buffers over glibc's 32 MB mmap threshold, mapped and unmapped on every pass (about a third of the time). */
+  evalBatchSize: z.number().int().positive().default(250),
   /** Fine-tuning of the knee and the picks, masks fixed (SGD with momentum, cosine schedule). */
   finetuneEpochs: z.number().int().min(0).default(3),
   finetuneLr: z.number().positive().default(0.01),
@@ -64,5 +70,8 @@ export type SearchConfig = z.infer<typeof SearchConfig>;
  */
 export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
   'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
-  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed',
+  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds',
 ];
+
+/** What a search saved before an option existed ran with (its identity lacks the key). */
+export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0 };

@@ -16,6 +16,7 @@ import type { BitSet } from '../../evo/bitset.js';
 import { hypervolume } from '../../evo/hypervolume.js';
 import { Nsga2, type Nsga2Options, type Nsga2State } from '../../evo/nsga2.js';
 import { polynomialMutation, sbx } from '../../evo/real-operators.js';
+import { seededSampling } from '../../evo/sampling.js';
 import { maxGenerations } from '../../evo/termination.js';
 import type { Genome, Population } from '../../evo/types.js';
 import type { Module } from '../../nn/module.js';
@@ -24,7 +25,7 @@ import { writeJsonAtomic } from '../../train/checkpoint.js';
 import type { BatchLike } from '../../train/evaluate.js';
 import { AdaptiveMutation, type Rates } from './adaptive-mutation.js';
 import { selectAnchors, type Anchors } from './anchors.js';
-import { SEARCH_IDENTITY, type SearchConfig } from './config.js';
+import { LEGACY_IDENTITY, SEARCH_IDENTITY, type SearchConfig } from './config.js';
 import type { BatchEvaluator, MaskedEvaluator } from './evaluator.js';
 import { importanceSampling, normalizedImportance } from './importance.js';
 import type { LayerMasks } from './layout.js';
@@ -179,9 +180,13 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
     const sparsest = Math.min(1, (sparsestKept * layout.total) / Math.max(1, space.nBits));
     mutation = new AdaptiveMutation(s, cfg.mutationRate);
     if (saved?.rates) mutation.rates = { ...saved.rates };
+    // Phase 2 refines phase 1: the phase-1 front's solutions within the heavy anchor's size, projected
+    // onto its weights (a phase-1 mask may keep a weight the heavy anchor drops), seed the population.
+    const heavyKept = anchors.heavyPoint[1];
+    const seeds = uniqueBits(frontOf(algo1.result()).filter((i) => i.objectives[1] <= heavyKept).map((i) => space!.fromMasks(decoder.decode(i.genome))));
     const opts2: Nsga2Options<BitSet> = {
       popSize: cfg.pop, rng: new Rng(cfg.seed + 0x9e3779b1),
-      sampling: importanceSampling({ space, s, light, temperature: cfg.temperature, sparsest }),
+      sampling: seededSampling(seeds, importanceSampling({ space, s, light, temperature: cfg.temperature, sparsest }), { clone: (b) => b.clone(), maxShare: cfg.phase2Seeds }),
       crossover: cfg.crossover === 'uniform' ? uniformCrossover() : twoPointCrossover(), mutation, termination: maxGenerations(cfg.phase2Gens),
     };
     algo2 = saved?.phase2 ? Nsga2.restore(saved.phase2, opts2) : new Nsga2(opts2);
@@ -216,8 +221,9 @@ function readState(path: string, identity: Record<string, unknown>): SavedState 
   }
   if (st?.format !== 'topiary.hier-moea.search' || st.version !== 1) throw new SerializationError(`${path}: not a HIER-MOEA search state`);
   for (const [k, v] of Object.entries(identity)) {
-    if (JSON.stringify(st.identity[k]) !== JSON.stringify(v)) {
-      throw new ConfigError(`${k}: the output folder holds a search run with ${k} = ${JSON.stringify(st.identity[k])}, not ${JSON.stringify(v)}; ` +
+    const theirs = k in st.identity ? st.identity[k] : LEGACY_IDENTITY[k as keyof SearchConfig];
+    if (JSON.stringify(theirs) !== JSON.stringify(v)) {
+      throw new ConfigError(`${k}: the output folder holds a search run with ${k} = ${JSON.stringify(theirs)}, not ${JSON.stringify(v)}; ` +
         'use another --out or the same options to resume', [{ path: k, message: 'differs from the saved search' }]);
     }
   }
@@ -237,6 +243,12 @@ function record<G extends Genome>(phase: 1 | 2, algo: Nsga2<G>, seconds: number)
     phase, generation: algo.generation, evaluations: algo.evaluations, front, hypervolume: hypervolume(front, HV_REF),
     bestError: Math.min(...front.map((p) => p[0])), minKept: Math.min(...front.map((p) => p[1])), seconds,
   };
+}
+
+/** Distinct bit sets, first occurrence kept. */
+function uniqueBits(bits: BitSet[]): BitSet[] {
+  const seen = new Set<string>();
+  return bits.filter((b) => { const k = b.words.join(','); if (seen.has(k)) return false; seen.add(k); return true; });
 }
 
 function* take<T extends BatchLike>(it: Iterable<T>, n: number): Generator<T> {
