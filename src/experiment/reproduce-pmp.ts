@@ -61,7 +61,9 @@ function recipe(name: string): { train: Record<string, unknown>; prune: Record<s
 export function pmpExperiments(b: PmpBudget): Exp[] {
   const ep = (e: number) => Math.max(b.minEpochs, Math.round(e * b.scale));
   const sub = (t: Record<string, unknown>): Record<string, unknown> => ({ ...t, ...(b.subset ? { subset: b.subset } : {}) });
-  const r789 = recipe('pmp-lenet300-789.yaml'), r98 = recipe('pmp-lenet300-98.yaml'), lth = recipe('pmp-lth-lenet300.yaml');
+  const r789 = recipe('pmp-lenet300-789.yaml'), r98 = recipe('pmp-lenet300-98.yaml'), lth = recipe('pmp-lth-lenet300.yaml'), rsnip = recipe('pmp-snip-lenet300.yaml');
+  // The SNIP paper's own training (multistep every 25k iterations), scaled like the rest.
+  const tsnip = sub({ ...rsnip.train, epochs: ep(140), milestones: [ep(47), ep(94)] });
   const t789 = sub({ ...r789.train, epochs: ep(160) }), t98 = sub({ ...r98.train, epochs: ep(200) });
   const p789 = Math.min(ep(60), t789.epochs as number), p98 = Math.min(ep(80), t98.epochs as number);
   const trainFor = (s: number) => (s >= 0.95 ? t98 : t789);
@@ -76,12 +78,19 @@ export function pmpExperiments(b: PmpBudget): Exp[] {
     const snipPaper = s === 0.95 ? '98.4 (error 1.6)' : s === 0.98 ? '97.6 (error 2.4)' : undefined;
     const snipTarget = s === 0.95 ? '≥ 98.2 (error ≤ 1.8)' : s === 0.98 ? '≥ 97.4 (error ≤ 2.6)' : undefined;
     exps.push(
-      { id: `snip_${tag}`, method: 'snip', sparsity: s, train: trainFor(s), prune: { method: 'snip', sparsity: s }, paper: snipPaper, target: snipTarget },
+      { id: `snip_${tag}`, method: 'snip', sparsity: s, train: trainFor(s), prune: { method: 'snip', sparsity: s } },
       { id: `grasp_${tag}`, method: 'grasp', sparsity: s, train: trainFor(s), prune: { method: 'grasp', sparsity: s } },
       { id: `magnitude_${tag}`, method: 'magnitude', sparsity: s, train: { ...t789, epochs: ep(40), lr: 0.01 }, prune: { method: 'magnitude', sparsity: s } },
       { id: `magnitude_noft_${tag}`, method: 'magnitude', sparsity: s, train: t789, prune: { method: 'magnitude', sparsity: s, finetune: false } },
       { id: `random_${tag}`, method: 'random', sparsity: s, train: trainFor(s), prune: { method: 'random', sparsity: s } },
     );
+    if (s !== 0.789) {
+      // Pruned at initialization and trained as the SNIP paper trains (its figures are for this setup).
+      exps.push(
+        { id: `snip_own_${tag}`, method: 'snip', sparsity: s, train: tsnip, prune: { method: 'snip', sparsity: s }, paper: snipPaper, target: snipTarget },
+        { id: `grasp_own_${tag}`, method: 'grasp', sparsity: s, train: tsnip, prune: { method: 'grasp', sparsity: s } },
+      );
+    }
     if (s !== 0.95) {
       const t = trainFor(s);
       exps.push({ id: `gmp_${tag}`, method: 'gmp', sparsity: s, train: t, prune: { method: 'gmp', sparsity: s, endEpoch: s >= 0.95 ? p98 : p789, frequency: 100 } });
@@ -166,7 +175,8 @@ function collect(o: ReproduceOptions, b: PmpBudget, seeds: number): Row[] {
       }
       continue;
     }
-    const label = e.id === 'dense' ? 'dense' : e.id.startsWith('magnitude_noft') ? 'magnitude (no fine-tuning)' : e.id.startsWith('magnitude') ? 'magnitude + fine-tuning' : e.method;
+    const label = e.id === 'dense' ? 'dense' : e.id.startsWith('magnitude_noft') ? 'magnitude (no fine-tuning)' : e.id.startsWith('magnitude') ? 'magnitude + fine-tuning'
+      : e.id.includes('_own_') ? `${e.method} (SNIP paper's training)` : ['snip', 'grasp', 'random'].includes(e.method) ? `${e.method} (PMP recipe)` : e.method;
     rows.push({ label, exp: e, accs: rs.map((r) => r.testAccuracy as number), sparsity: rs.map((r) => (r.achievedSparsity as number) ?? 0),
       epochs: e.id.startsWith('magnitude_noft') ? '0' : e.id.startsWith('magnitude') ? `${e.train.epochs} (+ dense)` : String(e.train.epochs), paper: e.paper ?? '—', target: e.target ?? '—' });
   }
