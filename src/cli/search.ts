@@ -23,6 +23,7 @@ export function searchCommand(): Command {
     .option('--temperature <x>', 'importance-aware sampling temperature', num('temperature'))
     .option('--mutation-rate <x>', 'initial per-bit rate of the adaptive mutation', num('mutation-rate'))
     .addOption(new Option('--crossover <kind>', 'phase-2 crossover').choices(['two_point', 'uniform']))
+    .option('--magnitude-seeds <list>', 'phase 1 starts with global magnitude pruning at these sparsities (default 0.5,0.7,0.9)', numList('magnitude-seeds'))
     .option('--phase2-seeds <x>', 'share of phase 2\'s first population taken from the phase-1 front (0 to 1; default 0.5)', num('phase2-seeds'))
     .option('--bn-batches <n>', 'BatchNorm recalibration batches per candidate', num('bn-batches'))
     .option('--bn-batch-size <n>', 'BatchNorm recalibration batch size', num('bn-batch-size'))

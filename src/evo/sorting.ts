@@ -81,9 +81,26 @@ export function nonDominatedSort(objectives: readonly (readonly number[])[], max
  * Crowding distance of each point of `front` (indices into `objectives`), aligned with `front`.
  * Per objective: the two extremes get Infinity, an inner point adds the gap between its
  * neighbours divided by the objective's range on the front; an objective with zero range
- * adds nothing. Ties in an objective keep index order, so the result is deterministic.
+ * adds nothing. Ties in an objective keep index order, so the result is deterministic. Copies of
+ * a point (equal objective vectors) count once: the first in `front` order is measured, the rest get 0.
  */
 export function crowdingDistance(objectives: readonly (readonly number[])[], front: readonly number[]): Float64Array {
+  // Copies of one objective vector (common when several genomes decode to the same network) share
+  // it: the first copy is measured among the distinct points, the others get 0, so a survival cut
+  // drops copies first instead of two infinite-distance copies of an extreme crowding out a new point.
+  const firstOf = new Map<string, number>();
+  const unique: number[] = [];
+  const dist = new Float64Array(front.length);
+  front.forEach((i, a) => {
+    const key = objectives[i].join(',');
+    if (!firstOf.has(key)) { firstOf.set(key, a); unique.push(a); }
+  });
+  const d = distinctCrowding(objectives, unique.map((a) => front[a]));
+  unique.forEach((a, u) => { dist[a] = d[u]; });
+  return dist;
+}
+
+function distinctCrowding(objectives: readonly (readonly number[])[], front: readonly number[]): Float64Array {
   const n = front.length;
   const dist = new Float64Array(n);
   if (n === 0) return dist;

@@ -54,6 +54,16 @@ test('crowdingDistance: hand-computed 2-D and 3-D fronts', () => {
   assert.deepEqual(Array.from(sub), [Infinity, 2, Infinity]);
 });
 
+test('crowdingDistance: copies of a point get 0 and the first copy is measured among distinct points', () => {
+  // Distinct points (0,10) (2,6) (5,3) (10,0) as above, with (0,10) twice and (5,3) three times.
+  const f = [[0, 10], [2, 6], [0, 10], [5, 3], [10, 0], [5, 3], [5, 3]];
+  const d = crowdingDistance(f, [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual([d[0], d[2], d[4], d[5], d[6]], [Infinity, 0, Infinity, 0, 0]);
+  assert.ok(Math.abs(d[1] - 1.2) < 1e-12 && Math.abs(d[3] - 1.4) < 1e-12);
+  // Two copies of one point: one boundary point, one copy.
+  assert.deepEqual(Array.from(crowdingDistance([[1, 1], [1, 1]], [1, 0])), [Infinity, 0]);
+});
+
 test('rankAndCrowdingSurvival: whole fronts first, last front cut by crowding', () => {
   const pop: Population = pts.map((o) => ({ genome: new Float64Array(0), objectives: o, rank: -1, crowding: -1 }));
   const kept = rankAndCrowdingSurvival().survive(pop, 5);

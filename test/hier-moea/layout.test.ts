@@ -12,6 +12,7 @@ import { PrunableLayout, ascendingRanks, countOnes } from '../../src/prune/hier-
 import { loadMaskBits, saveMaskBits } from '../../src/prune/hier-moea/mask-io.js';
 import { MAX_LAYER_PRUNE, stratifiedSampling, ThresholdDecoder } from '../../src/prune/hier-moea/phase1.js';
 import { BitSpace } from '../../src/prune/hier-moea/phase2.js';
+import { magnitudeGenomes } from '../../src/prune/hier-moea/search.js';
 
 /** A model whose weights are known: layer 0 has 12 weights with ties, layer 1 has 6. */
 function model(): { m: Sequential; layout: PrunableLayout } {
@@ -94,5 +95,24 @@ test('masks round-trip through the compact file; a file for another model is ref
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  assert.equal(memory().tensors, before);
+});
+
+test('global magnitude as phase-1 genomes: decoding them gives the global masks back, weight for weight', () => {
+  const before = memory().tensors;
+  const { m, layout } = model();
+  const gm = new GlobalMagnitude(layout), dec = new ThresholdDecoder(layout);
+  const genomes = magnitudeGenomes(layout, layout.magnitudes(), [0.25, 0.5, 0.7]);
+  assert.equal(genomes.length, 3);
+  [0.25, 0.5, 0.7].forEach((s, k) => {
+    const want = gm.masks(1 - s), got = dec.decode(genomes[k]);
+    for (let l = 0; l < 2; l++) assert.deepEqual(Array.from(got[l]), Array.from(want[l]), `sparsity ${s}, layer ${l}`);
+    assert.ok(Math.abs(dec.keptFraction(genomes[k]) - Math.round((1 - s) * 20) / 20) < 1e-12);
+  });
+  // 50% of all 20 weights: the 10 largest |w| are 2, 1.1, 0.9 (x2), 0.7, 0.6 (x2), 0.5 (x2), 0.4:
+  // layer 0 keeps 1.1, 0.9, 0.7, 0.6, 0.5 (removes 7 of 12), layer 1 keeps 2, 0.9, 0.6, 0.5, 0.4 (removes 3 of 8).
+  assert.deepEqual(Array.from(genomes[1]), [1 - 5 / 12, 1 - 5 / 8]);
+  assert.deepEqual(magnitudeGenomes(layout, layout.magnitudes(), []), []);
+  m.dispose();
   assert.equal(memory().tensors, before);
 });

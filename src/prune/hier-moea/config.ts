@@ -39,6 +39,11 @@ export const SearchConfig = z.object({
    * dense as the heavy anchor, projected onto its weights); the rest is importance-sampled. 0: none.
    */
   phase2Seeds: z.number().min(0).max(1).default(0.5),
+  /**
+   * Phase 1's first population holds one-shot global magnitude pruning at these sparsities (as
+   * per-layer fractions), so the front starts no worse than that baseline at those sizes.
+   */
+  magnitudeSeeds: z.array(z.number().gt(0).lt(1)).default([0.5, 0.7, 0.9]),
   /** BatchNorm recalibration: this many training batches of this size per candidate (models with BatchNorm). */
   bnBatches: z.number().int().min(1).default(4),
   bnBatchSize: z.number().int().positive().default(128),
@@ -70,8 +75,8 @@ export type SearchConfig = z.infer<typeof SearchConfig>;
  */
 export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
   'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
-  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds',
+  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds', 'magnitudeSeeds',
 ];
 
 /** What a search saved before an option existed ran with (its identity lacks the key). */
-export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0 };
+export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0, magnitudeSeeds: [] };

@@ -28,8 +28,9 @@ import { selectAnchors, type Anchors } from './anchors.js';
 import { LEGACY_IDENTITY, SEARCH_IDENTITY, type SearchConfig } from './config.js';
 import type { BatchEvaluator, MaskedEvaluator } from './evaluator.js';
 import { importanceSampling, normalizedImportance } from './importance.js';
-import type { LayerMasks } from './layout.js';
-import { phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
+import { countOnes, type LayerMasks, type PrunableLayout } from './layout.js';
+import { GlobalMagnitude } from './global-magnitude.js';
+import { MAX_LAYER_PRUNE, phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
 import { BitSpace, taylorScores } from './phase2.js';
 
 /** Hypervolume reference point in (error, kept fraction): both objectives live in [0, 1]. */
@@ -122,7 +123,8 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
 
   const bounds = phase1Bounds(layout.nLayers);
   const opts1: Nsga2Options<Float64Array> = {
-    popSize: cfg.pop, rng: new Rng(cfg.seed), sampling: stratifiedSampling(layout.nLayers),
+    popSize: cfg.pop, rng: new Rng(cfg.seed),
+    sampling: seededSampling(magnitudeGenomes(layout, magnitudes, cfg.magnitudeSeeds), stratifiedSampling(layout.nLayers), { clone: (g) => Float64Array.from(g), maxShare: 0.5 }),
     crossover: sbx({ bounds }), mutation: polynomialMutation({ bounds }), termination: maxGenerations(cfg.phase1Gens),
   };
   const algo1 = saved ? Nsga2.restore(saved.phase1, opts1) : new Nsga2(opts1);
@@ -243,6 +245,17 @@ function record<G extends Genome>(phase: 1 | 2, algo: Nsga2<G>, seconds: number)
     phase, generation: algo.generation, evaluations: algo.evaluations, front, hypervolume: hypervolume(front, HV_REF),
     bestError: Math.min(...front.map((p) => p[0])), minKept: Math.min(...front.map((p) => p[1])), seconds,
   };
+}
+
+/**
+ * Phase-1 genomes of one-shot global magnitude pruning at the given sparsities: each layer's gene is
+ * the fraction of that layer the global threshold removes (capped like any gene), so decoding gives
+ * the global masks back (a layer pruned past the cap keeps its few largest weights).
+ */
+export function magnitudeGenomes(layout: PrunableLayout, magnitudes: Float64Array[], sparsities: readonly number[]): Float64Array[] {
+  if (sparsities.length === 0) return [];
+  const gm = new GlobalMagnitude(layout, magnitudes);
+  return sparsities.map((s) => Float64Array.from(gm.masks(1 - s), (m, l) => Math.min(MAX_LAYER_PRUNE, 1 - countOnes(m) / layout.sizes[l])));
 }
 
 /** Distinct bit sets, first occurrence kept. */
