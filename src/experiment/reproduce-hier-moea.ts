@@ -157,7 +157,7 @@ export function hierMoeaCases(level: Level, seeds: number): Case[] {
   if (level === 'reduced') {
     return [
       { key: 'lenet5', title: 'LeNet-5 / MNIST', seeds, targets: lenetTargets, dense: { ...lenetDense, epochs: 8 }, search: { pop: 20, phase1Gens: 12, phase2Gens: 24, valSize: 1000, finetuneEpochs: 2, pick: picks } },
-      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds: 1, targets: resnetTargets, dense: { ...resnetDense, epochs: 3 }, search: { pop: 20, phase1Gens: 15, phase2Gens: 20, valSize: 1000, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
+      { key: 'resnet20', title: 'ResNet-20 / MNIST', seeds, targets: resnetTargets, dense: { ...resnetDense, epochs: 3 }, search: { pop: 20, phase1Gens: 15, phase2Gens: 20, valSize: 1000, bnBatches: 2, finetuneEpochs: 1, pick: [0.5] } },
     ];
   }
   return [
