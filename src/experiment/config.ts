@@ -21,6 +21,11 @@ export const AugmentConfig = z.object({
   cropPadding: z.number().int().min(0).default(0),
   /** Random horizontal flip. */
   flip: z.boolean().default(false),
+  /**
+   * Resampling of rotated images: bilinear when unset; `nearest` is torchvision's RandomAffine
+   * default, which the PMP authors' code used.
+   */
+  interpolation: z.enum(['bilinear', 'nearest']).optional(),
 }).strict();
 
 export const TrainConfig = z.object({

@@ -11,7 +11,7 @@ export interface DataConfig {
   subset?: number;
   seed: number;
   device?: string;
-  augment: { rotation: number; translation: number; cropPadding: number; flip: boolean };
+  augment: { rotation: number; translation: number; cropPadding: number; flip: boolean; interpolation?: 'bilinear' | 'nearest' };
 }
 
 /** The loaders (DataLike, which pruning methods see; its valLoader is null when valFraction is 0) plus the datasets. */
@@ -32,7 +32,7 @@ export async function setupData(c: DataConfig, opts: { dataDir?: string; evalBat
   const augs: Augmentation<any>[] = [];
   if (c.augment.cropPadding > 0) augs.push(randomCrop({ padding: c.augment.cropPadding }));
   if (c.augment.flip) augs.push(horizontalFlip());
-  if (c.augment.rotation > 0 || c.augment.translation > 0) augs.push(randomAffine({ degrees: c.augment.rotation, translate: c.augment.translation }));
+  if (c.augment.rotation > 0 || c.augment.translation > 0) augs.push(randomAffine({ degrees: c.augment.rotation, translate: c.augment.translation, mode: c.augment.interpolation }));
   const evalBs = opts.evalBatchSize ?? 1000;
   let trainLoader: DataLoader, valLoader: DataLoader | null = null;
   if (c.valFraction > 0) {
