@@ -102,7 +102,15 @@ test('in-process: every bad field is named at once, by its path', () => {
   assert.equal(c.optimizer, 'sgd');
   assert.equal(c.schedule, 'constant');
   assert.deepEqual(c.augment, { rotation: 0, translation: 0, cropPadding: 0, flip: false });
+  assert.deepEqual(issuesOf({ ...good, recipe: recipeWith('augment:\n  interpolation: bicubic\n') }), ['augment.interpolation']);
+  assert.equal(parse({ ...good, recipe: recipeWith('augment:\n  rotation: 10\n  interpolation: nearest\n') }).augment.interpolation, 'nearest');
 });
+
+function recipeWith(text: string): string {
+  const p = join(root, `aug-${text.length}.yaml`);
+  writeFileSync(p, `${RECIPE_OK}${text}`);
+  return p;
+}
 
 test('in-process: recipes are read as YAML mappings; flags override them; errors name the file', () => {
   const f = (name: string, text: string) => { const p = join(root, name); writeFileSync(p, text); return p; };
