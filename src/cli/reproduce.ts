@@ -11,7 +11,7 @@ export function reproduceCommand(): Command {
     .description(`reproduce a paper's table and write docs/results/<name>.md`)
     .argument('<name>', 'what to reproduce')
     .option('--seeds <n>', 'number of seeds', num('seeds'), 3)
-    .addOption(new Option('--budget <b>', 'smoke (minutes) or full (the paper\'s epochs)').choices(['smoke', 'full']).default('full'))
+    .addOption(new Option('--budget <b>', 'smoke (minutes), reduced (fewer epochs or generations; pmp and hier-moea) or full (the paper\'s)').choices(['smoke', 'reduced', 'full']).default('full'))
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
     .option('--out <dir>', 'runs folder (default runs/reproduce/<name>)')
     .option('--doc <file>', 'markdown file to write (default docs/results/<name>.md)')
@@ -22,7 +22,7 @@ export function reproduceCommand(): Command {
         if (!(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError(`--seeds: must be a positive integer, got ${seeds}`);
         const r = getReproduction(name);
         await r.run({
-          seeds, budget: opts.budget as 'smoke' | 'full', dataDir: opts.dataDir as string | undefined,
+          seeds, budget: opts.budget as 'smoke' | 'reduced' | 'full', dataDir: opts.dataDir as string | undefined,
           out: (opts.out as string) ?? join('runs', 'reproduce', name),
           doc: (opts.doc as string) ?? join('docs', 'results', `${name}.md`),
           command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}`,

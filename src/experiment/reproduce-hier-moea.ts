@@ -141,7 +141,7 @@ export interface Case {
 /**
  * Budgets. 'full' is the issue's (pop 40, 30 + 60 generations, 5000 validation examples, 3 seeds).
  * 'reduced' is what a 2-core CPU can afford in a few hours; 'smoke' checks the pipeline in minutes.
- * HIER_MOEA_BUDGET=reduced selects 'reduced' (the reproduce command itself offers smoke and full).
+ * `--budget reduced` (or HIER_MOEA_BUDGET=reduced, which overrides --budget) selects 'reduced'.
  */
 export function hierMoeaCases(level: Level, seeds: number): Case[] {
   const lenetDense = { model: 'lenet5', dataset: 'mnist', batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', valFraction: 0.1, threads: 1 };

@@ -4,8 +4,8 @@
  * its controls), over seeds, into docs/results/pmp.md with the paper's figure beside ours.
  *
  * Budgets: `full` is the papers' epochs (PMP 160 / 200, LTH 56 per round); `smoke` proves the
- * pipeline in minutes on a 4000-example subset; `reduced` (TOPIARY_PMP_BUDGET=reduced, as the
- * CLI's budget flag knows only smoke and full) keeps the full data and every setting but divides
+ * pipeline in minutes on a 4000-example subset; `reduced` (`--budget reduced`, or
+ * TOPIARY_PMP_BUDGET=reduced, which overrides the flag) keeps the full data and every setting but divides
  * the epochs by 10, for machines where the full budget does not fit. Each budget's runs live in
  * their own folder, every finished run is skipped on a re-run, and the document shows each budget
  * that has results in its own section, marked as such.

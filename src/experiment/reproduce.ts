@@ -4,7 +4,8 @@
  */
 import { RegistryError } from '../core/errors.js';
 
-export type Budget = 'smoke' | 'full';
+/** smoke: minutes, a pipeline check; reduced: what a small CPU affords (where a reproduction has one); full: the papers' budget. */
+export type Budget = 'smoke' | 'reduced' | 'full';
 
 export interface ReproduceOptions {
   seeds: number;

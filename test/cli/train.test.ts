@@ -181,3 +181,15 @@ test('the same --out with other settings is refused, naming the field, and the f
   assert.match(r.stderr, /holds another run \(lr: 0\.05 there, 0\.1 here\)/);
   assert.equal(readFileSync(join(out, 'result.json'), 'utf8'), before);
 });
+
+test('reproduce: --budget takes smoke, reduced or full; evo-pop has no reduced budget and says so before any work', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/topiary.js'), ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: dataRoot }, timeout: 120_000 });
+  const bad = cli(['reproduce', 'pmp', '--budget', 'huge']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--budget.*huge.*smoke, reduced, full/s);
+  const evo = cli(['reproduce', 'evo-pop', '--budget', 'reduced', '--out', join(root, 'no-runs'), '--doc', join(root, 'no-doc.md')]);
+  assert.notEqual(evo.status, 0);
+  assert.match(evo.stderr, /--budget: evo-pop has the smoke and full budgets only/);
+  assert.equal(existsSync(join(root, 'no-doc.md')), false);
+  assert.equal(existsSync(join(root, 'no-runs')), false);
+});
