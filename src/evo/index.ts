@@ -6,7 +6,8 @@ export { BitSet, popcount32 } from './bitset.js';
 export type {
   Bounds, Crossover, Genome, Individual, Mutation, Population, Problem, Progress, Sampling, Selection, Survival, Termination,
 } from './types.js';
-export { binarySampling, realUniformSampling, type BinarySamplingOptions } from './sampling.js';
+export { binarySampling, realUniformSampling, seededSampling, type BinarySamplingOptions } from './sampling.js';
+export { ParetoArchive, type ArchiveEntry, type ArchiveState } from './archive.js';
 export { crowdingDistance, dominates, nonDominatedSort, type NonDominatedSorting } from './sorting.js';
 export { binaryTournament } from './selection.js';
 export { rankAndCrowdingSurvival } from './survival.js';

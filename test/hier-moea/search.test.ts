@@ -61,10 +61,8 @@ test('a short search gives a front of several solutions, each smaller one with a
   // Outputs: every mask of the final set, its history, the plots, result.json.
   const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as { phase: number; hypervolume: number; front: unknown[] }[];
   assert.deepEqual(history.map((h) => h.phase), [1, 1, 1, 1, 2, 2, 2, 2]);
-  // Elitism: while the first front fits in the population (no crowding cut), no front point is lost.
-  for (let i = 1; i < 4; i++) {
-    if (history[i].front.length < searchCfg.pop) assert.ok(history[i].hypervolume >= history[i - 1].hypervolume - 1e-12, `phase-1 hypervolume fell at generation ${i + 1}`);
-  }
+  // Each phase's front is its archive (every non-dominated point evaluated so far): it never gets worse.
+  for (const i of [1, 2, 3, 5, 6, 7]) assert.ok(history[i].hypervolume >= history[i - 1].hypervolume - 1e-12, `hypervolume fell at record ${i}`);
   const model = createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10, widths: [48] });
   const layout = new PrunableLayout(model);
   const bits = loadMaskBits(join(out, 'pareto-masks.safetensors'), layout);

@@ -16,6 +16,7 @@ import type { BitSet } from '../../evo/bitset.js';
 import { hypervolume } from '../../evo/hypervolume.js';
 import { Nsga2, type Nsga2Options, type Nsga2State } from '../../evo/nsga2.js';
 import { polynomialMutation, sbx } from '../../evo/real-operators.js';
+import { ParetoArchive, type ArchiveState } from '../../evo/archive.js';
 import { seededSampling } from '../../evo/sampling.js';
 import { maxGenerations } from '../../evo/termination.js';
 import type { Genome, Population } from '../../evo/types.js';
@@ -57,7 +58,7 @@ export interface GenerationRecord {
   phase: 1 | 2;
   generation: number;
   evaluations: number;
-  /** The rank-0 front of the population, [error, kept] sorted by kept. */
+  /** The phase's archive after this generation (every non-dominated point it has evaluated), [error, kept] sorted by kept. */
   front: [number, number][];
   hypervolume: number;
   bestError: number;
@@ -84,6 +85,9 @@ interface SavedState {
   phase2: Nsga2State | null;
   rates: Rates | null;
   history: GenerationRecord[];
+  /** Each phase's Pareto archive (absent in states saved before archives: rebuilt from the population). */
+  archive1?: ArchiveState;
+  archive2?: ArchiveState | null;
 }
 
 export interface SearchOutcome {
@@ -128,18 +132,20 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
     crossover: sbx({ bounds }), mutation: polynomialMutation({ bounds }), termination: maxGenerations(cfg.phase1Gens),
   };
   const algo1 = saved ? Nsga2.restore(saved.phase1, opts1) : new Nsga2(opts1);
+  const archive1 = saved?.archive1 ? ParetoArchive.restore<Float64Array>(saved.archive1) : archiveOf(algo1);
+  let archive2: ParetoArchive<BitSet> | null = saved?.archive2 ? ParetoArchive.restore<BitSet>(saved.archive2) : null;
   let anchors = saved?.anchors ?? null;
   let algo2: Nsga2<BitSet> | null = null;
   let mutation: AdaptiveMutation | null = null;
   let space: BitSpace | null = null;
   const save = () => writeJsonAtomic(statePath, {
     format: 'topiary.hier-moea.search', version: 1, identity, denseError, phase1: algo1.state(), anchors,
-    phase2: algo2?.state() ?? null, rates: mutation?.rates ?? null, history,
+    phase2: algo2?.state() ?? null, rates: mutation?.rates ?? null, history, archive1: archive1.state(), archive2: archive2?.state() ?? null,
   } satisfies SavedState);
   const outcome = (completed: boolean): SearchOutcome => ({
     completed, denseError, history, anchors, nBits: space?.nBits ?? 0,
-    phase1Front: completed ? frontOf(algo1.result()).map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: decoder.decode(i.genome) })) : [],
-    phase2Front: completed && algo2 && space ? frontOf(algo2.result()).map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: space!.toMasks(i.genome) })) : [],
+    phase1Front: completed ? archive1.entries().map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: decoder.decode(i.genome) })) : [],
+    phase2Front: completed && archive2 && space ? archive2.entries().map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: space!.toMasks(i.genome) })) : [],
   });
 
   try {
@@ -150,8 +156,10 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
       const t0 = performance.now();
       const batch = algo1.ask();
       const res = await batchEv.evaluateBatch(batch.length, (i) => decoder.decode(batch[i]));
-      algo1.tell(batch.map((g, i) => [res[i].error, decoder.keptFraction(g)]));
-      history.push(record(1, algo1, (performance.now() - t0) / 1000));
+      const objs1 = batch.map((g, i) => [res[i].error, decoder.keptFraction(g)]);
+      algo1.tell(objs1);
+      batch.forEach((g, i) => archive1.add(g, objs1[i]));
+      history.push(record(1, algo1, archive1, (performance.now() - t0) / 1000));
       ran++;
       save();
       report(bar, o, history[history.length - 1], cfg.phase1Gens, batch.length);
@@ -160,7 +168,7 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
 
     // ---- anchors -------------------------------------------------------------------------------
     if (!anchors) {
-      const front = frontOf(algo1.result());
+      const front = archive1.entries();
       const a = selectAnchors(front.map((i) => i.objectives), denseError, cfg.tolerance);
       anchors = {
         ...a, heavyGenome: Array.from(front[a.heavy].genome), lightGenome: Array.from(front[a.light].genome),
@@ -178,29 +186,32 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
     const s = normalizedImportance(space, raw);
     const light = space.fromMasks(decoder.decode(Float64Array.from(anchors.lightGenome)));
     // The sampled densities reach down to the sparsest phase-1 front point (relative to the heavy anchor).
-    const sparsestKept = Math.min(...frontOf(algo1.result()).map((i) => i.objectives[1]));
+    const sparsestKept = Math.min(...archive1.entries().map((i) => i.objectives[1]));
     const sparsest = Math.min(1, (sparsestKept * layout.total) / Math.max(1, space.nBits));
     mutation = new AdaptiveMutation(s, cfg.mutationRate);
     if (saved?.rates) mutation.rates = { ...saved.rates };
     // Phase 2 refines phase 1: the phase-1 front's solutions within the heavy anchor's size, projected
     // onto its weights (a phase-1 mask may keep a weight the heavy anchor drops), seed the population.
     const heavyKept = anchors.heavyPoint[1];
-    const seeds = uniqueBits(frontOf(algo1.result()).filter((i) => i.objectives[1] <= heavyKept).map((i) => space!.fromMasks(decoder.decode(i.genome))));
+    const seeds = uniqueBits(archive1.entries().filter((i) => i.objectives[1] <= heavyKept).map((i) => space!.fromMasks(decoder.decode(i.genome))));
     const opts2: Nsga2Options<BitSet> = {
       popSize: cfg.pop, rng: new Rng(cfg.seed + 0x9e3779b1),
       sampling: seededSampling(seeds, importanceSampling({ space, s, light, temperature: cfg.temperature, sparsest }), { clone: (b) => b.clone(), maxShare: cfg.phase2Seeds }),
       crossover: cfg.crossover === 'uniform' ? uniformCrossover() : twoPointCrossover(), mutation, termination: maxGenerations(cfg.phase2Gens),
     };
     algo2 = saved?.phase2 ? Nsga2.restore(saved.phase2, opts2) : new Nsga2(opts2);
+    archive2 ??= archiveOf(algo2);
     if (!algo2.done()) startBar(bar, cfg.phase2Gens, algo2.generation, 'phase 2');
     while (!algo2.done()) {
       if (stopNow()) { save(); return outcome(false); }
       const t0 = performance.now();
       const batch = algo2.ask();
       const res = await batchEv.evaluateBatch(batch.length, (i) => space!.toMasks(batch[i]));
-      algo2.tell(batch.map((b, i) => [res[i].error, space!.keptFraction(b)]));
+      const objs2 = batch.map((b, i) => [res[i].error, space!.keptFraction(b)]);
+      algo2.tell(objs2);
+      batch.forEach((b, i) => archive2!.add(b, objs2[i]));
       const ad = mutation.adapt(batch, new Set(algo2.population.map((i) => i.genome)));
-      history.push({ ...record(2, algo2, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn } });
+      history.push({ ...record(2, algo2, archive2!, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn } });
       ran++;
       save();
       report(bar, o, history[history.length - 1], cfg.phase2Gens, batch.length);
@@ -239,8 +250,15 @@ export function frontOf<G extends Genome>(pop: Population<G>): Population<G> {
     .filter((i) => { const k = i.objectives.join(','); if (seen.has(k)) return false; seen.add(k); return true; });
 }
 
-function record<G extends Genome>(phase: 1 | 2, algo: Nsga2<G>, seconds: number): GenerationRecord {
-  const front = frontOf(algo.result()).map((i) => [i.objectives[0], i.objectives[1]] as [number, number]);
+/** An archive holding a population's first front (a new algorithm's is empty). */
+function archiveOf<G extends Genome>(algo: Nsga2<G>): ParetoArchive<G> {
+  const a = new ParetoArchive<G>();
+  for (const i of frontOf(algo.population)) a.add(i.genome, i.objectives);
+  return a;
+}
+
+function record<G extends Genome>(phase: 1 | 2, algo: Nsga2<G>, archive: ParetoArchive<G>, seconds: number): GenerationRecord {
+  const front = archive.entries().map((i) => [i.objectives[0], i.objectives[1]] as [number, number]);
   return {
     phase, generation: algo.generation, evaluations: algo.evaluations, front, hypervolume: hypervolume(front, HV_REF),
     bestError: Math.min(...front.map((p) => p[0])), minKept: Math.min(...front.map((p) => p[1])), seconds,
