@@ -138,6 +138,14 @@ function section(L: string[], key: string, runs: ReproRun[], plots: string[] | u
     }
   }
   L.push(markdownTable(['seed', 'sparsity %', 'front: lowest val error at ≥ this sparsity %', 'global magnitude val error %'], gmRows), '');
+  // Away from the seeded sparsities the comparison is not built in: every size of the final set.
+  const sizes = runs.map((r) => {
+    const n = r.result.solutions.length;
+    const worse = r.result.solutions.filter((s, i) => r.result.reference[i] && r.result.reference[i].valError < s.valError).length;
+    const better = r.result.solutions.filter((s, i) => r.result.reference[i] && r.result.reference[i].valError > s.valError).length;
+    return `seed ${r.seed}: the front is better at ${better}, equal at ${n - better - worse} and worse at ${worse} of its ${n} sizes`;
+  });
+  L.push(`At every size of the final set (global magnitude pruned to the same number of weights): ${sizes.join('; ')}.`, '');
 
   L.push('### Search', '');
   L.push(markdownTable(['seed', 'HV phase 1', 'HV phase 2', 'HV final set', 'final set size', 'heavy anchor (err %, kept %)', 'light anchor (err %, kept %)', 'evaluations', 'eval/s', 'dense training s', 'search s', 'fine-tuning s'],
