@@ -22,6 +22,10 @@ import { createModel, data, getNumThreads, loadSafetensors, manualSeed, Rng, set
 import { BitSet } from '../src/evo/bitset.js';
 import { BatchNorm } from '../src/nn/layers.js';
 import { BitSpace, EvalPool, MaskedEvaluator, PrunableLayout, ThresholdDecoder } from '../src/prune/hier-moea/index.js';
+import { SearchConfig } from '../src/prune/hier-moea/config.js';
+
+/** Validation batches as the search makes them (its default evaluation batch size). */
+const EVAL_BATCH = SearchConfig.parse({}).evalBatchSize;
 import { dataRoot, machine, median, parseFlags, REPO_ROOT } from './lib/common.js';
 import { updateSection } from './report.js';
 
@@ -44,7 +48,7 @@ async function part(name: 'lenet5' | 'resnet20', reps: number): Promise<PartResu
     model.loadStateDict(tensors);
     for (const t of Object.values(tensors)) t.dispose();
   }
-  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, VAL) }, { batchSize: 1000 }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, VAL) }, { batchSize: EVAL_BATCH }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
   const calib: Tensor[] = [];
   if (model.modules().some((m) => m instanceof BatchNorm)) {
     for (const b of new data.DataLoader(tr, { batchSize: BN_BATCH, shuffle: true, seed: 0 }).epoch(0)) {
@@ -105,7 +109,7 @@ async function poolPart(reps: number): Promise<PoolResult> {
     model.loadStateDict(tensors);
     for (const t of Object.values(tensors)) t.dispose();
   }
-  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, POOL_VAL) }, { batchSize: 1000 }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+  const valBatches = [...new data.DataLoader({ dataset: val.dataset, indices: val.indices.slice(0, POOL_VAL) }, { batchSize: EVAL_BATCH }).epoch(0)].map((b) => ({ x: b.x, y: b.y }));
   const layout = new PrunableLayout(model);
   const t0 = performance.now();
   const pool = await EvalPool.start({ model: 'lenet5', config, state: model.stateDict(), data: { val: valBatches, calib: [] }, layout, workers: POOL_WORKERS, threads: 1 });
@@ -153,8 +157,8 @@ function poolBody(p: PoolResult, reps: number): string {
   return [
     `### Parallel evaluation (\`--workers\`)`,
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part workers --reps ${reps}\` on ${m.cpu} (${m.cores} cores, shared with another job), ` +
-    `libtorch ${torchVersion()}. LeNet-5${p.trained ? ' (trained)' : ' (random init)'}, ${p.val} validation images, batches of ${p.batch} phase-1 candidates; ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part workers --reps ${reps}\` on ${m.cpu} (${m.cores} cores; load averages below), ` +
+    `libtorch ${torchVersion()}. LeNet-5${p.trained ? ' (trained)' : ' (random init)'}, ${p.val} validation images in batches of ${EVAL_BATCH} (the search's default), batches of ${p.batch} phase-1 candidates; ` +
     `the main thread (1 libtorch thread) and a pool of ${p.workers} worker threads (${p.threadsPerWorker} libtorch thread each) take turns on the same candidates; medians of ${reps} batches. ` +
     `Load average (1 / 5 / 15 min) before: ${load(p.loadBefore)}, after: ${load(p.loadAfter)}.`,
     '',
