@@ -55,13 +55,27 @@ at::TensorOptions Opts(const Napi::CallbackInfo& info, size_t dtypeIdx, size_t d
   }                                                                                               \
   catch (...) { throw Napi::Error::New(env, std::string(NAME) + ": unknown native error"); }
 
-// Every exported function goes through this one guard: nothing native can abort the process.
+namespace topiary {
+// Throws e into JS and swallows any failure to do so. napi_throw fails while a worker thread is
+// being terminated (JS can no longer run); node-addon-api's own wrapper would then throw a C++
+// Napi::Error out of the callback and std::terminate the whole process.
+void throwToJs(Napi::Env env, const Napi::Error& e) noexcept;
+}  // namespace topiary
+
+// Every exported function goes through this one guard: nothing native can abort the process,
+// and no C++ exception leaves it (not even one raised while turning an error into a JS one).
 #define OP(NAME)                                                                                  \
   static Napi::Value NAME##_impl(const Napi::CallbackInfo& info, Napi::Env env);                  \
   static Napi::Value NAME##_entry(const Napi::CallbackInfo& info) {                               \
     Napi::Env env = info.Env();                                                                   \
-    try { return NAME##_impl(info, env); }                                                        \
-    TOPIARY_CATCH(#NAME)                                                                          \
+    try {                                                                                         \
+      try { return NAME##_impl(info, env); }                                                      \
+      TOPIARY_CATCH(#NAME)                                                                        \
+    } catch (const Napi::Error& e) {                                                              \
+      topiary::throwToJs(env, e);                                                                 \
+    } catch (...) {                                                                               \
+    }                                                                                             \
+    return Napi::Value();                                                                         \
   }                                                                                               \
   static topiary::Registrar NAME##_reg(#NAME, NAME##_entry);                                      \
   static Napi::Value NAME##_impl(const Napi::CallbackInfo& info, Napi::Env env)

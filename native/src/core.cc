@@ -37,9 +37,24 @@ static thread_local int64_t g_live = 0, g_bytes = 0;
 // Per thread for the same reason: each thread has its own tidy stack.
 static thread_local int g_scope_depth = 0;
 
+void throwToJs(Napi::Env env, const Napi::Error& e) noexcept {
+  try {
+    e.ThrowAsJavaScriptException();
+  } catch (...) {
+    // The environment is shutting down: there is no JS left to receive the error.
+  }
+}
+
+// V8's external-memory hint; its status is ignored (node-addon-api's wrapper aborts the process on a
+// failed status, and a finalizer running at env teardown must never do that).
+static void adjustExternal(node_api_basic_env env, int64_t change) {
+  int64_t ignored = 0;
+  (void)napi_adjust_external_memory(env, change, &ignored);
+}
+
 void release(Napi::BasicEnv env, Box* b) {
   if (!b->t.defined()) return;
-  if (b->reported && b->bytes) Napi::MemoryManagement::AdjustExternalMemory(env, -b->bytes);
+  if (b->reported && b->bytes) adjustExternal(env, -b->bytes);
   b->reported = false;
   g_live -= 1;
   g_bytes -= b->bytes;
@@ -61,7 +76,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor t) {
   auto* b = new Box{std::move(t), 0};
   b->bytes = static_cast<int64_t>(b->t.numel()) * static_cast<int64_t>(b->t.element_size());
   if (b->bytes && g_scope_depth == 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, b->bytes);
+    adjustExternal(env, b->bytes);
     b->reported = true;
   }
   g_live += 1;
@@ -341,7 +356,7 @@ OP(reportExternal) {
   if (!info[0].IsExternal()) return env.Undefined();
   Box* b = info[0].As<Napi::External<Box>>().Data();
   if (b->t.defined() && !b->reported && b->bytes) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, b->bytes);
+    adjustExternal(env, b->bytes);
     b->reported = true;
   }
   return env.Undefined();
