@@ -15,18 +15,22 @@ export function reproduceCommand(): Command {
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
     .option('--out <dir>', 'runs folder (default runs/reproduce/<name>)')
     .option('--doc <file>', 'markdown file to write (default docs/results/<name>.md)')
+    .option('--workers <n>', 'hier-moea: evaluate candidates in this many worker threads (same results, faster)', num('workers'))
     .option('--verbose', 'show stacks on errors')
     .action(async (name: string, opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
         const seeds = opts.seeds as number;
         if (!(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError(`--seeds: must be a positive integer, got ${seeds}`);
+        const workers = opts.workers as number | undefined;
+        if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new ConfigError(`--workers: must be a positive integer, got ${workers}`);
         const r = getReproduction(name);
+        if (workers !== undefined && name !== 'hier-moea') throw new ConfigError(`--workers: only hier-moea evaluates in worker threads, not ${name}`);
         await r.run({
           seeds, budget: opts.budget as 'smoke' | 'reduced' | 'full', dataDir: opts.dataDir as string | undefined,
           out: (opts.out as string) ?? join('runs', 'reproduce', name),
           doc: (opts.doc as string) ?? join('docs', 'results', `${name}.md`),
           command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}`,
-          progress: true,
+          progress: true, workers,
         });
       });
     })

@@ -166,6 +166,20 @@ export function hierMoeaCases(level: Level, seeds: number): Case[] {
   ];
 }
 
+/**
+ * HIER_MOEA_ONLY=lenet5 (a comma-separated list of case keys) runs some models only, to spread a
+ * budget over sessions; an unknown key is refused, naming the known ones.
+ */
+export function selectCases(cases: Case[], only: string | undefined): Case[] {
+  if (only === undefined) return cases;
+  const keys = only.split(',').map((k) => k.trim()).filter(Boolean);
+  const unknown = keys.filter((k) => !cases.some((c) => c.key === k));
+  if (!keys.length || unknown.length) {
+    throw new ConfigError(`HIER_MOEA_ONLY: unknown model ${unknown.length ? unknown.map((k) => `'${k}'`).join(', ') : "''"} (known: ${cases.map((c) => c.key).join(', ')})`);
+  }
+  return cases.filter((c) => keys.includes(c.key));
+}
+
 /** One model and seed of the reproduction: dense training (unless done), search, fine-tuning. */
 export async function runCase(c: Case, seed: number, out: string, o: { dataDir?: string; progress: boolean; log: (l: string) => void }): Promise<ReproRun> {
   const cfg = validate(SearchConfig, { ...c.search, seed, dense: { ...c.dense, seed } }, `hier-moea ${c.key} search`);
@@ -178,10 +192,12 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
   const env = process.env.HIER_MOEA_BUDGET;
   if (env !== undefined && !['smoke', 'reduced', 'full'].includes(env)) throw new ConfigError(`HIER_MOEA_BUDGET: expected smoke, reduced or full, got '${env}'`);
   const level = (env as Level | undefined) ?? o.budget;
+  const cases = selectCases(hierMoeaCases(level, o.seeds), process.env.HIER_MOEA_ONLY);
   const runs: ReproRun[] = [];
   const log = (l: string) => { if (o.progress) process.stderr.write(l + '\n'); };
-  for (const c of hierMoeaCases(level, o.seeds)) {
-    for (let seed = 0; seed < c.seeds; seed++) runs.push(await runCase(c, seed, join(o.out, level, c.key, `seed_${seed}`), { dataDir: o.dataDir, progress: o.progress, log }));
+  for (const c of cases) {
+    const run = o.workers ? { ...c, search: { ...c.search, workers: o.workers } } : c;
+    for (let seed = 0; seed < c.seeds; seed++) runs.push(await runCase(run, seed, join(o.out, level, c.key, `seed_${seed}`), { dataDir: o.dataDir, progress: o.progress, log }));
   }
   mkdirSync(dirname(o.doc), { recursive: true });
   const plots: Record<string, string[]> = {};
@@ -193,7 +209,8 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
     }
   }
   // The environment variable overrides --budget, so the recorded command leaves --budget out.
-  const command = env ? `HIER_MOEA_BUDGET=${env} ${o.command.replace(/ --budget \w+/, '')}` : o.command;
+  const only = process.env.HIER_MOEA_ONLY ? `HIER_MOEA_ONLY=${process.env.HIER_MOEA_ONLY} ` : '';
+  const command = only + (env ? `HIER_MOEA_BUDGET=${env} ${o.command.replace(/ --budget \w+/, '')}` : o.command);
   writeFileSync(o.doc, renderResultsDoc({ runs, level, command, plots, versions: versions(), date: new Date().toISOString().slice(0, 10) }));
 }
 

@@ -18,6 +18,8 @@ export interface ReproduceOptions {
   /** The command line, recorded in the document. */
   command: string;
   progress: boolean;
+  /** Worker threads for candidate evaluation (hier-moea only; results do not depend on it). */
+  workers?: number;
 }
 
 export interface Reproduction {

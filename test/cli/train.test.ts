@@ -182,7 +182,7 @@ test('the same --out with other settings is refused, naming the field, and the f
   assert.equal(readFileSync(join(out, 'result.json'), 'utf8'), before);
 });
 
-test('reproduce: --budget takes smoke, reduced or full; evo-pop has no reduced budget and says so before any work', () => {
+test('reproduce: --budget takes smoke, reduced or full; evo-pop has no reduced budget; bad --workers and HIER_MOEA_ONLY are refused; all before any work', () => {
   const cli = (args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/topiary.js'), ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: dataRoot }, timeout: 120_000 });
   const bad = cli(['reproduce', 'pmp', '--budget', 'huge']);
   assert.notEqual(bad.status, 0);
@@ -192,4 +192,15 @@ test('reproduce: --budget takes smoke, reduced or full; evo-pop has no reduced b
   assert.match(evo.stderr, /--budget: evo-pop has the smoke and full budgets only/);
   assert.equal(existsSync(join(root, 'no-doc.md')), false);
   assert.equal(existsSync(join(root, 'no-runs')), false);
+  const workers = cli(['reproduce', 'pmp', '--workers', '2', '--out', join(root, 'no-runs'), '--doc', join(root, 'no-doc.md')]);
+  assert.notEqual(workers.status, 0);
+  assert.match(workers.stderr, /--workers: only hier-moea evaluates in worker threads, not pmp/);
+  const zero = cli(['reproduce', 'hier-moea', '--workers', '0', '--out', join(root, 'no-runs'), '--doc', join(root, 'no-doc.md')]);
+  assert.notEqual(zero.status, 0);
+  assert.match(zero.stderr, /--workers: must be a positive integer, got 0/);
+  const only = spawnSync(process.execPath, [join(repoRoot, 'bin/topiary.js'), 'reproduce', 'hier-moea', '--out', join(root, 'no-runs'), '--doc', join(root, 'no-doc.md')],
+    { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: dataRoot, HIER_MOEA_ONLY: 'vgg' }, timeout: 120_000 });
+  assert.notEqual(only.status, 0);
+  assert.match(only.stderr, /HIER_MOEA_ONLY: unknown model 'vgg' \(known: lenet5, resnet20\)/);
+  for (const p of ['no-doc.md', 'no-runs']) assert.equal(existsSync(join(root, p)), false, `${p} was not written`);
 });

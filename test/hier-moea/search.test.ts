@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/core/errors.js';
 import { readRecipe, TrainConfig, validate } from '../../src/experiment/config.js';
-import { ensureDense, runHierMoea } from '../../src/experiment/reproduce-hier-moea.js';
+import { ensureDense, hierMoeaCases, runHierMoea, selectCases } from '../../src/experiment/reproduce-hier-moea.js';
 import { runTraining } from '../../src/experiment/train-run.js';
 import { createModel } from '../../src/models/registry.js';
 import { SearchConfig } from '../../src/prune/hier-moea/config.js';
@@ -197,4 +197,15 @@ test('the ResNet-56 and ResNet-110 CIFAR recipes are valid search options with a
     assert.equal(c.pop, 40);
     assert.equal(c.valSize, 5000);
   }
+});
+
+test('HIER_MOEA_ONLY selects models of a budget, and an unknown one is refused naming the known ones', () => {
+  const cases = hierMoeaCases('full', 3);
+  assert.deepEqual(selectCases(cases, undefined).map((c) => c.key), ['lenet5', 'resnet20']);
+  assert.deepEqual(selectCases(cases, 'lenet5').map((c) => c.key), ['lenet5']);
+  assert.deepEqual(selectCases(cases, ' resnet20 , lenet5').map((c) => c.key), ['lenet5', 'resnet20']);
+  const full = selectCases(cases, 'lenet5')[0];
+  assert.deepEqual([full.search.pop, full.search.phase1Gens, full.search.phase2Gens, full.search.valSize], [40, 30, 60, 5000]);
+  assert.throws(() => selectCases(cases, 'lenet5,vgg'), (e: unknown) => e instanceof ConfigError && /HIER_MOEA_ONLY: unknown model 'vgg' \(known: lenet5, resnet20\)/.test(e.message));
+  assert.throws(() => selectCases(cases, ' , '), /HIER_MOEA_ONLY: unknown model ''/);
 });
