@@ -177,7 +177,7 @@ function poolBody(p: PoolResult, reps: number): string {
   ].join('\n');
 }
 
-interface SearchRun { seed: string; level: string; evaluations: number; evalPerSec: number; searchSeconds: number; fineTuneSeconds: number; pop: number; gens: string; val: number }
+interface SearchRun { seed: string; level: string; evaluations: number; evalPerSec: number; searchSeconds: number; fineTuneSeconds: number; pop: number; gens: string; val: number; workers: number }
 
 function searchRuns(): SearchRun[] {
   const base = join(REPO_ROOT, 'runs/reproduce/hier-moea');
@@ -194,7 +194,7 @@ function searchRuns(): SearchRun[] {
       for (const p of r.picks as { solution: number; seconds: number }[]) ft.set(p.solution, p.seconds);
       out.push({ seed, level, evaluations: r.evaluations, evalPerSec: r.evaluationsPerSecond, searchSeconds: r.searchSeconds,
         fineTuneSeconds: [...ft.values()].reduce((a, b) => a + b, 0),
-        pop: r.config.pop, gens: `${r.config.phase1Gens} + ${r.config.phase2Gens}`, val: r.config.valSize });
+        pop: r.config.pop, gens: `${r.config.phase1Gens} + ${r.config.phase2Gens}`, val: r.config.valSize, workers: r.config.workers ?? 1 });
     }
   }
   return out;
@@ -242,9 +242,9 @@ async function main(): Promise<void> {
     runs.length ? 'LeNet-5 searches run by `topiary reproduce hier-moea` (search: both phases; fine-tuning: the knee and the picks, each network once):' : 'No LeNet-5 search results found under runs/reproduce/hier-moea.',
     '',
     ...(runs.length ? [
-      '| budget | seed | pop | generations | validation images | evaluations | evaluations / s | search wall time | fine-tuning wall time |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|',
-      ...runs.map((r) => `| ${r.level} | ${r.seed} | ${r.pop} | ${r.gens} | ${r.val} | ${r.evaluations} | ${r.evalPerSec.toFixed(2)} | ${r.searchSeconds.toFixed(0)} s | ${r.fineTuneSeconds.toFixed(0)} s |`),
+      '| budget | seed | pop | generations | validation images | worker threads | evaluations | evaluations / s | search wall time | fine-tuning wall time |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...runs.map((r) => `| ${r.level} | ${r.seed} | ${r.pop} | ${r.gens} | ${r.val} | ${r.workers} | ${r.evaluations} | ${r.evalPerSec.toFixed(2)} | ${r.searchSeconds.toFixed(0)} s | ${r.fineTuneSeconds.toFixed(0)} s |`),
     ] : []),
     ...lenetProjection(results),
   ].join('\n');
