@@ -29,7 +29,8 @@ export function reproduceCommand(): Command {
           seeds, budget: opts.budget as 'smoke' | 'reduced' | 'full', dataDir: opts.dataDir as string | undefined,
           out: (opts.out as string) ?? join('runs', 'reproduce', name),
           doc: (opts.doc as string) ?? join('docs', 'results', `${name}.md`),
-          command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}`,
+          command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}` +
+            (workers !== undefined ? ` --workers ${workers}` : '') + (opts.doc ? ` --doc ${opts.doc as string}` : ''),
           progress: true, workers,
         });
       });

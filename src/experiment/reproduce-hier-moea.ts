@@ -3,7 +3,7 @@
  * `topiary reproduce hier-moea`, which writes docs/results/hier-moea.md.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ConfigError, SerializationError, ShapeError } from '../core/errors.js';
 import { getNumThreads, manualSeed, setNumThreads } from '../core/runtime.js';
 import { DataLoader } from '../data/index.js';
@@ -203,7 +203,8 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
   const plots: Record<string, string[]> = {};
   for (const r of runs.filter((x) => x.seed === 0)) {
     for (const what of ['fronts', 'hypervolume']) {
-      const name = `hier-moea-${r.key}-${what}.svg`;
+      // Named after the document, so another budget's document (--doc) keeps its own plots.
+      const name = `${basename(o.doc, '.md')}-${r.key}-${what}.svg`;
       const src = join(r.out, `${what}.svg`);
       if (existsSync(src)) { copyFileSync(src, join(dirname(o.doc), name)); (plots[r.key] ??= []).push(name); }
     }

@@ -69,8 +69,10 @@ export function renderResultsDoc(d: DocInput): string {
     `${d.versions.threads} thread), node ${d.versions.node}. Method and every constant: [docs/methods/hier-moea.md](../methods/hier-moea.md).`, '');
   L.push(`**Budget: ${d.level}.** ${d.level === 'full' ? "The issue's budget." : "Smaller than the issue's (pop 40, 30 + 60 generations, " +
     '5000 validation examples, 3 seeds): what this machine could run. The numbers below are those of the reduced runs, not of the full budget.'}`, '');
+  const vals = [...new Set(d.runs.map((r) => r.config.valSize))].sort((a, b) => a - b);
+  const per = vals.map((n) => `with ${n} examples, one example is ${+(100 / n).toFixed(3)} point`).join('; ');
   L.push('How to read the tables. "val err" is measured on the search\'s validation subset (held out of the training data; ' +
-    'with 1000 examples, one example is 0.1 point), the test set only once per network at the end. A fine-tuned network is ' +
+    `${per}), the test set only once per network at the end. A fine-tuned network is ` +
     'the knee of the final Pareto set or, for "sparsity-s", the lowest-error solution with at least that sparsity (two labels ' +
     'can name the same network). Hypervolumes use the reference point (1, 1) on (validation error, fraction of prunable weights ' +
     'kept); "HV phase 1" and "HV phase 2" are those of each phase\'s archive (every non-dominated point it evaluated), ' +
