@@ -141,11 +141,14 @@ function section(L: string[], key: string, runs: ReproRun[], plots: string[] | u
   }
   L.push(markdownTable(['seed', 'sparsity %', 'front: lowest val error at ≥ this sparsity %', 'global magnitude val error %'], gmRows), '');
   // Away from the seeded sparsities the comparison is not built in: every size of the final set.
+  // reference[i] is global magnitude at solutions[i]'s size (run.ts builds them one to one).
   const sizes = runs.map((r) => {
-    const n = r.result.solutions.length;
-    const worse = r.result.solutions.filter((s, i) => r.result.reference[i] && r.result.reference[i].valError < s.valError).length;
-    const better = r.result.solutions.filter((s, i) => r.result.reference[i] && r.result.reference[i].valError > s.valError).length;
-    return `seed ${r.seed}: the front is better at ${better}, equal at ${n - better - worse} and worse at ${worse} of its ${n} sizes`;
+    const count = { better: 0, equal: 0, worse: 0 };
+    r.result.solutions.forEach((s, i) => {
+      const ref = r.result.reference[i].valError;
+      count[s.valError < ref ? 'better' : s.valError > ref ? 'worse' : 'equal']++;
+    });
+    return `seed ${r.seed}: the front is better at ${count.better}, equal at ${count.equal} and worse at ${count.worse} of its ${r.result.solutions.length} sizes`;
   });
   L.push(`At every size of the final set (global magnitude pruned to the same number of weights): ${sizes.join('; ')}.`, '');
 
