@@ -4,6 +4,7 @@ import { type DType, dtypeCode, dtypeOfTypedArray, type TypedArray } from '../co
 import { checkDevice } from '../core/device.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
+import { recorder } from './record.js';
 
 export interface CreateOptions {
   dtype?: DType;
@@ -149,16 +150,26 @@ export function emptyLike(t: Tensor, o?: CreateOptions): Tensor { return empty(t
 // ---- functions over several tensors ----------------------------------------------------------------
 export function cat(ts: Tensor[], dim = 0): Tensor {
   if (ts.length === 0) throw new ArgumentError('cat: expected a non-empty list of tensors');
-  return new Tensor(call('cat', ts.map((t) => t.h), dim));
+  const y = new Tensor(call('cat', ts.map((t) => t.h), dim));
+  if (recorder !== null) recorder.op('cat', ts, { dim }, y);
+  return y;
 }
 export function stack(ts: Tensor[], dim = 0): Tensor {
   if (ts.length === 0) throw new ArgumentError('stack: expected a non-empty list of tensors');
-  return new Tensor(call('stack', ts.map((t) => t.h), dim));
+  const y = new Tensor(call('stack', ts.map((t) => t.h), dim));
+  if (recorder !== null) recorder.op('stack', ts, { dim }, y);
+  return y;
 }
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  return new Tensor(call('where', cond.h, a instanceof Tensor ? a.h : a, b instanceof Tensor ? b.h : b));
+  const y = new Tensor(call('where', cond.h, a instanceof Tensor ? a.h : a, b instanceof Tensor ? b.h : b));
+  if (recorder !== null) recorder.op('where', [cond, a instanceof Tensor ? a : null, b instanceof Tensor ? b : null], { a: a instanceof Tensor ? null : a, b: b instanceof Tensor ? null : b }, y);
+  return y;
 }
 export function maximum(a: Tensor, b: Tensor): Tensor { return a.maximum(b); }
 export function minimum(a: Tensor, b: Tensor): Tensor { return a.minimum(b); }
 export function matmul(a: Tensor, b: Tensor): Tensor { return a.matmul(b); }
-export function outer(a: Tensor, b: Tensor): Tensor { return new Tensor(call('outer', a.h, b.h)); }
+export function outer(a: Tensor, b: Tensor): Tensor {
+  const y = new Tensor(call('outer', a.h, b.h));
+  if (recorder !== null) recorder.op('outer', [a, b], {}, y);
+  return y;
+}
