@@ -69,3 +69,8 @@ export class SerializationError extends TopiaryError {
 export class NativeLoadError extends TopiaryError {
   override readonly code = 'NATIVE_LOAD_ERROR';
 }
+
+/** Training produced a non-finite loss, or a model holds non-finite weights: a result that must not pass. */
+export class DivergenceError extends TopiaryError {
+  override readonly code = 'DIVERGENCE';
+}

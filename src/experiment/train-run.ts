@@ -12,6 +12,7 @@ import { saveSafetensors } from '../tensor/safetensors.js';
 import { evaluate } from '../train/evaluate.js';
 import { train, type Callback, type EpochRecord } from '../train/loop.js';
 import { writeJsonAtomic } from '../train/checkpoint.js';
+import { assertInside } from '../core/safe-fs.js';
 import { makeProgress } from '../report/progress.js';
 import type { TrainConfig } from './config.js';
 import { setupData, type DataBundle } from './data-setup.js';
@@ -64,6 +65,9 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
   const opt = makeOptimizer(model, c);
   const schedule = makeSchedule({ name: c.schedule as ScheduleName, epochs: c.epochs, warmupEpochs: c.warmupEpochs, milestones: c.milestones, gamma: c.gamma });
   const callbacks = extra.callbacks ? extra.callbacks(model, data) : [];
+  // A checkpoints folder that is a symlink out of the run would let a resume read, and the next
+  // save delete, files elsewhere.
+  assertInside(o.out, join(o.out, 'checkpoints'), join(o.out, 'checkpoints'));
   const bar = makeProgress({ enabled: o.progress ?? false });
   const t0 = performance.now();
   const res = train({

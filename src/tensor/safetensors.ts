@@ -105,6 +105,20 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
   }
 }
 
+/** The name of the first tensor holding a NaN or an infinity (float dtypes only), or undefined. */
+export function firstNonFinite(tensors: Record<string, Tensor>): string | undefined {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!t.dtype.startsWith('float')) continue;
+    const f = t.isfinite();
+    const a = f.all();
+    const ok = a.item() !== 0;
+    a.dispose();
+    f.dispose();
+    if (!ok) return name;
+  }
+  return undefined;
+}
+
 export function loadSafetensors(path: string): Decoded {
   let buf: Buffer;
   try {

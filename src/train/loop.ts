@@ -4,15 +4,17 @@
  * Checkpoints every epoch; a run given the same checkpoint folder resumes where it stopped and ends
  * with the same result as an uninterrupted run (same seed, CPU).
  */
-import { ArgumentError } from '../core/errors.js';
+import { join } from 'node:path';
+import { ArgumentError, DivergenceError, SerializationError } from '../core/errors.js';
 import { getRngState, setRngState } from '../core/runtime.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LrSchedule } from '../optim/schedule.js';
 import { crossEntropy } from '../tensor/nn-ops.js';
+import { firstNonFinite } from '../tensor/safetensors.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { cleanCheckpointDebris, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { evaluate, type BatchLike, type EvalResult } from './evaluate.js';
 
 export interface StepContext {
@@ -89,18 +91,36 @@ export function train(o: TrainOptions): TrainResult {
   let start = 0, resumedFrom: number | null = null, step = 0;
 
   if (o.checkpointDir) {
-    const ck = loadCheckpoint(o.checkpointDir, ['model', 'optimizer', ...cbs.map((c) => `cb_${c.name}`)]);
+    cleanCheckpointDebris(o.checkpointDir);
+    const withState = cbs.filter((c) => c.stateDict);
+    const ck = loadCheckpoint(o.checkpointDir, ['model', 'optimizer', ...withState.map((c) => `cb_${c.name}`)], { required: ['model', 'optimizer'] });
     if (ck) {
-      const st = ck.json as { epoch: number; step: number; history: EpochRecord[]; optimizer: { lr: number; stepCount: number }; rng: string; callbacks: Record<string, unknown> };
-      model.loadStateDict(ck.tensors.model);
-      opt.loadStateDict({ tensors: ck.tensors.optimizer ?? {}, meta: st.optimizer });
-      for (const c of cbs) c.loadStateDict?.({ tensors: ck.tensors[`cb_${c.name}`] ?? {}, json: st.callbacks[c.name] });
-      setRngState(Buffer.from(st.rng, 'base64'));
-      for (const ts of Object.values(ck.tensors)) dispose(ts);
-      history = st.history;
-      start = st.epoch + 1;
-      step = st.step;
-      resumedFrom = st.epoch;
+      try {
+        const st = checkState(ck.json, join(ck.path, 'state.json'), ck.epoch);
+        for (const c of withState) {
+          if (c.name in st.callbacks && !ck.tensors[`cb_${c.name}`]) {
+            throw new SerializationError(`${join(ck.path, `cb_${c.name}.safetensors`)}: missing from the checkpoint; refusing to resume without it (remove the checkpoints folder to start over)`);
+          }
+        }
+        for (const f of ['model', 'optimizer']) {
+          const bad = firstNonFinite(ck.tensors[f]);
+          if (bad !== undefined) throw new DivergenceError(`${join(ck.path, `${f}.safetensors`)}: tensor '${bad}' holds NaN or infinite values; refusing to resume a diverged run (remove the checkpoints folder and train with a lower learning rate)`);
+        }
+        try {
+          model.loadStateDict(ck.tensors.model);
+        } catch (e) {
+          throw new SerializationError(`${join(ck.path, 'model.safetensors')}: does not fit the model (${(e as Error).message})`, { cause: e });
+        }
+        opt.loadStateDict({ tensors: ck.tensors.optimizer, meta: st.optimizer });
+        for (const c of cbs) c.loadStateDict?.({ tensors: ck.tensors[`cb_${c.name}`] ?? {}, json: st.callbacks[c.name] });
+        setRngState(Buffer.from(st.rng, 'base64'));
+        history = st.history;
+        start = st.epoch + 1;
+        step = st.step;
+        resumedFrom = st.epoch;
+      } finally {
+        for (const ts of Object.values(ck.tensors)) dispose(ts);
+      }
     }
   }
 
@@ -126,7 +146,12 @@ export function train(o: TrainOptions): TrainResult {
         opt.step();
         for (const c of cbs) c.afterStep?.(ctx);
         const n = b.y.shape[0];
-        lossSum += loss.item() * n;
+        const l = loss.item();
+        if (!Number.isFinite(l)) {
+          throw new DivergenceError(`training diverged: the loss is ${l} at epoch ${epoch + 1} of ${o.epochs}, batch ${batch + 1} (step ${step}), ` +
+            `learning rate ${opt.lr}; nothing was saved for this epoch. Try a lower learning rate`);
+        }
+        lossSum += l * n;
         correct += logits.argmax(1).eq(b.y).sum().item();
         seen += n;
       });
@@ -165,4 +190,26 @@ export function train(o: TrainOptions): TrainResult {
   for (const h of withVal) if (!bestVal || h.val!.accuracy > bestVal.accuracy) { bestVal = h.val!; bestEpoch = h.epoch; }
   const last = history[history.length - 1];
   return { history, bestVal, bestEpoch, finalVal: last?.val ?? null, resumedFrom, completed: last?.epoch === o.epochs - 1 };
+}
+
+interface SavedState { epoch: number; step: number; history: EpochRecord[]; optimizer: { lr: number; stepCount: number }; rng: string; callbacks: Record<string, unknown> }
+
+/** state.json of a checkpoint, every field checked; a missing or mistyped one is named with the file. */
+function checkState(json: Record<string, unknown>, file: string, epoch: number): SavedState {
+  const bad = (field: string, why: string): never => {
+    throw new SerializationError(`${file}: ${field} ${why}; refusing to resume from it (remove the checkpoints folder to start over)`);
+  };
+  const nat = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  const obj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!nat(json.epoch)) bad('epoch', `is ${JSON.stringify(json.epoch)}, not a non-negative integer`);
+  if (json.epoch !== epoch) bad('epoch', `is ${json.epoch as number}, but latest.json names epoch ${epoch}`);
+  if (!nat(json.step)) bad('step', `is ${JSON.stringify(json.step)}, not a non-negative integer`);
+  if (!Array.isArray(json.history) || !json.history.every(obj)) bad('history', 'is not a list of epoch records');
+  const h = json.history as EpochRecord[];
+  if (h.length > 0 && h[h.length - 1].epoch !== epoch) bad('history', `ends at epoch ${JSON.stringify(h[h.length - 1].epoch)}, not ${epoch}`);
+  const op = json.optimizer as { lr?: unknown; stepCount?: unknown } | undefined;
+  if (!obj(op) || !(typeof op!.lr === 'number' && Number.isFinite(op!.lr)) || !nat(op!.stepCount)) bad('optimizer', 'is not {lr: number, stepCount: integer}');
+  if (typeof json.rng !== 'string' || json.rng.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(json.rng)) bad('rng', json.rng === undefined ? 'is missing' : 'is not a base64 generator state');
+  if (!obj(json.callbacks)) bad('callbacks', json.callbacks === undefined ? 'is missing' : 'is not a mapping');
+  return json as unknown as SavedState;
 }

@@ -1,0 +1,57 @@
+/** Helpers for the hardening tests: the CLI as a user runs it, one-line error checks, snapshots of folders. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dataRoot, repoRoot } from '../nn/util.js';
+
+export { dataRoot, repoRoot };
+
+export const mnistPresent = existsSync(join(dataRoot, 'mnist', 'train-images-idx3-ubyte.gz')) || existsSync(join(dataRoot, 'mnist', 'train-images-idx3-ubyte'));
+export const skipNoMnist = !mnistPresent && `real MNIST not found under ${dataRoot} (set TOPIARY_DATA to a folder holding mnist/)`;
+
+export interface Ran { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** `node bin/topiary.js <args>`, synchronously. */
+export function topiary(args: string[], o: { cwd?: string; env?: Record<string, string>; timeout?: number } = {}): Ran {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin/topiary.js'), ...args], {
+    cwd: o.cwd ?? repoRoot, encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: dataRoot, ...o.env }, timeout: o.timeout ?? 120_000,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same without waiting. */
+export function topiaryAsync(args: string[], o: { cwd?: string; env?: Record<string, string> } = {}): Promise<Ran> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [join(repoRoot, 'bin/topiary.js'), ...args], { cwd: o.cwd ?? repoRoot, env: { ...process.env, TOPIARY_DATA: dataRoot, ...o.env } });
+    let stdout = '', stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    p.on('close', (status, signal) => done({ status, signal, stdout, stderr }));
+  });
+}
+
+/** A refusal as the rules want it: non-zero exit, no signal, one `topiary:` line (plus the --verbose hint), no stack. */
+export function assertOneLine(r: Ran, expect: RegExp[], what: string): string {
+  assert.equal(r.signal, null, `${what}: killed by ${r.signal}\n${r.stderr}`);
+  assert.notEqual(r.status, 0, `${what}: exit 0\n${r.stdout}\n${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --verbose for the stack)' && l !== '(run with --help for usage)');
+  assert.equal(lines.length, 1, `${what}: expected one error line, got:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /internal error|^\s+at /m, `${what}: a stack trace:\n${r.stderr}`);
+  for (const e of expect) assert.match(lines[0], e, `${what}: ${lines[0]}`);
+  return lines[0];
+}
+
+/** Every path under `dir` with its size and content hash-ish (bytes), for "left intact" checks. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n), r = rel ? `${rel}/${n}` : n;
+      const st = lstatSync(p);
+      if (st.isDirectory()) { out[r + '/'] = 'dir'; walk(p, r); } else out[r] = readFileSync(p).toString('base64');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
