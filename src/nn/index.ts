@@ -3,3 +3,4 @@ export * from './layers.js';
 export * as init from './init.js';
 export { initWeight, INIT_NAMES, type InitName } from './init.js';
 export * as functional from './functional.js';
+export * from './transformer.js';
