@@ -8,27 +8,32 @@ import type { DType } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-/** A dimension: a size, or 'N' for the batch dimension (symbolic: any batch size runs). */
+/**
+ * A dimension: a size, or 'N' for the batch (symbolic: any batch size runs). It is dim 0 of the
+ * input and of most values, but attention moves it (a [3, N, H, L, d] view of q, k and v).
+ */
 export type Dim = number | 'N';
 
 /**
  * The ops a graph can hold. Attributes per op (all plain JSON):
  * - linear [x, w, b|null]; matmul [a, b]; addmm [c, a, b] {beta, alpha}
  * - conv2d [x, w, b|null] {stride, padding, dilation: [h, w], groups}
- * - batchNorm [x, weight|null, bias|null, runningMean, runningVar] {eps} (eval mode only)
+ * - batchNorm [x, weight|null, bias|null, runningMean, runningVar] {eps, momentum} (traced in eval mode;
+ *   a GraphModule in training mode normalizes by batch statistics and updates the running ones)
+ * - dropout {p} (the identity in eval mode)
  * - layerNorm [x, w|null, b|null] {normalizedShape, eps}
  * - maxPool2d {kernel, stride, padding, dilation, ceilMode}; avgPool2d {kernel, stride, padding, ceilMode, countIncludePad};
  *   adaptiveAvgPool2d {outputSize}
  * - unary: relu sigmoid tanh gelu neg abs exp log sqrt rsqrt square reciprocal; leakyRelu {slope};
  *   softmax/logSoftmax {dim}; clamp {min, max} (null for no bound)
  * - binary add sub mul div maximum minimum pow: [a, b], or [a] with {scalar}; add/sub may carry {alpha}; rsub [a] {scalar} (scalar - a)
- * - flatten {startDim, endDim}; reshape {shape} (a size equal to the traced batch at dim 0 reads 'N');
- *   permute {dims}; squeeze {dim|null}; unsqueeze {dim}; expand {shape}
+ * - flatten {startDim, endDim}; reshape {shape}, expand {shape}: null in the shape is the batch (a size equal
+ *   to the traced batch); permute {dims}; squeeze {dim|null}; unsqueeze {dim}
  * - slice {dim, start, end, step} (end clipped to the size); select {dim, index}; pad {pads, value} (torch order: last dim first)
  * - cat/stack [...xs] {dim}; sum/mean {dims|null, keepdim}
  */
 export const OPS = [
-  'linear', 'matmul', 'addmm', 'conv2d', 'batchNorm', 'layerNorm', 'maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d',
+  'linear', 'matmul', 'addmm', 'conv2d', 'batchNorm', 'layerNorm', 'dropout', 'maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d',
   'relu', 'sigmoid', 'tanh', 'gelu', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'reciprocal',
   'leakyRelu', 'softmax', 'logSoftmax', 'clamp',
   'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'pow', 'rsub',

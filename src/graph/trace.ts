@@ -23,7 +23,10 @@ export class TraceError extends TopiaryError {
 export interface TraceOptions {
   /** Shape of one example, e.g. [1, 28, 28]; the graph's input is ['N', ...inputShape]. */
   inputShape: number[];
-  /** Batch size of the example input (default 2). */
+  /**
+   * Batch size of the example input (default 5). Sizes equal to it are read as the batch, so pick
+   * one that no other dimension of the model has.
+   */
   batch?: number;
 }
 
@@ -139,12 +142,11 @@ class Tracer implements OpRecorder {
     if (this.depth > 0 || !this.known(inputs)) return;
     if (op === 'dropout') {
       if (attrs.training && (attrs.p as number) > 0) throw new TraceError(`trace: dropout in training mode at ${this.where()} is random and cannot be traced (trace in eval mode)`);
-      this.alias(inputs[0]!, output);
-      return;
+      attrs = { p: attrs.p };
     }
     if (op === 'batchNorm') {
       if (attrs.training) throw new TraceError(`trace: batchNorm in training mode at ${this.where()} cannot be traced (it depends on the batch; trace in eval mode)`);
-      attrs = { eps: attrs.eps };
+      attrs = { eps: attrs.eps, momentum: attrs.momentum };
     }
     if (!isOpName(op)) throw new TraceError(`trace: op '${op}' at ${this.where()} cannot be expressed in a graph`);
     this.record(op, this.values(inputs), attrs as Attrs, output);
@@ -192,15 +194,20 @@ class Tracer implements OpRecorder {
   }
 
   private record(op: OpName, vals: (Value | null)[], attrs: Attrs, out: Tensor): void {
-    const batchIn = vals.some((v) => v !== null && v.shape[0] === 'N');
-    const shape: Dim[] = out.shape;
-    if (batchIn && shape.length > 0 && shape[0] === this.batch) shape[0] = 'N';
-    if (op === 'reshape' && batchIn) {
-      // As ONNX's Reshape: 0 copies the input's size (the batch), so any batch size runs.
-      const s = (attrs.shape as number[]).slice();
-      if (s[0] === this.batch) s[0] = 0;
-      attrs = { shape: s };
+    const b = this.batch;
+    const batchIn = vals.some((v) => v !== null && v.shape.includes('N'));
+    let fromAttr: (number | null)[] | null = null;
+    if ((op === 'reshape' || op === 'expand') && b > 1) {
+      // A size equal to the traced batch is the batch (x.view(x.shape[0], -1), cls.expand(B, 1, D)).
+      fromAttr = (attrs.shape as number[]).map((d) => (d === b ? null : d));
+      attrs = { shape: fromAttr };
     }
+    // With batch 1 only dim 0 can be told to be the batch; with a larger one, any dim of that size
+    // computed from the input is (attention moves the batch to dim 1).
+    const shape: Dim[] = out.shape.map((d, i) => {
+      if (b === 1) return i === 0 && d === 1 && batchIn ? 'N' : d;
+      return d === b && (batchIn || (fromAttr !== null && fromAttr[i] === null)) ? 'N' : d;
+    });
     const node = this.g.addNode(op, vals, attrs, [{ shape, dtype: out.dtype }], this.path[this.path.length - 1] ?? '');
     const v = node.outputs[0];
     if (vals.some((x) => x !== null && this.live.has(x))) this.live.add(v);
@@ -247,7 +254,8 @@ function install(t: Tracer): () => void {
  * dropout is the identity); the model's training flag is restored afterwards.
  */
 export function trace(model: Module, opts: TraceOptions): Graph {
-  const batch = opts.batch ?? 2;
+  const batch = opts.batch ?? 5;
+  if (!Number.isInteger(batch) || batch < 1) throw new TraceError(`trace: batch must be a positive integer, got ${batch}`);
   if (!opts.inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new TraceError(`trace: inputShape [${opts.inputShape}] must hold positive integers`);
   if (active) throw new TraceError('trace: a trace is already running (traces do not nest)');
   const t = new Tracer(model, batch);

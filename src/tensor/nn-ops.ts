@@ -60,7 +60,7 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
   const training = o.training ?? false;
   if (!training && (!o.runningMean || !o.runningVar)) throw new ArgumentError('batchNorm: eval mode needs runningMean and runningVar');
-  return rec('batchNorm', [x, o.weight ?? null, o.bias ?? null, o.runningMean ?? null, o.runningVar ?? null], { training, eps: o.eps ?? 1e-5 },
+  return rec('batchNorm', [x, o.weight ?? null, o.bias ?? null, o.runningMean ?? null, o.runningVar ?? null], { training, eps: o.eps ?? 1e-5, momentum: o.momentum ?? 0.1 },
     new Tensor(call('batchNorm', x.h, o.weight?.h ?? null, o.bias?.h ?? null, o.runningMean?.h ?? null, o.runningVar?.h ?? null,
       training, o.momentum ?? 0.1, o.eps ?? 1e-5)));
 }

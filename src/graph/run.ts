@@ -1,0 +1,245 @@
+/**
+ * The interpreter: a graph runs itself on topiary's ops, with a state dict for its parameters and
+ * buffers. `GraphModule` is a Module backed by a graph (torch.fx's GraphModule): its parameters
+ * keep the graph's dot-path names, so state dicts, optimizers, masks and checkpoints work on it
+ * as on the module it was traced from. An imported or shrunk model is a GraphModule.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { DType } from '../core/dtype.js';
+import { ArgumentError, SerializationError, ShapeError } from '../core/errors.js';
+import { Conv2d } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tensor } from '../tensor/creation.js';
+import * as F from '../tensor/nn-ops.js';
+import { loadSafetensors, saveSafetensors } from '../tensor/safetensors.js';
+import { Tensor } from '../tensor/tensor.js';
+import { cat, stack } from '../tensor/creation.js';
+import { graphFromJSON, type Attrs, type Graph, type GraphJSON, type Node, type OpName } from './ir.js';
+import { trace } from './trace.js';
+
+type Pair = [number, number];
+type Ins = (Tensor | null)[];
+interface Ctx { training: boolean; batch: number }
+/** A shape attribute with null for the batch, made concrete. */
+const withBatch = (s: (number | null)[], c: Ctx) => s.map((d) => (d === null ? c.batch : d));
+type Run = (x: Ins, a: Attrs, c: Ctx) => Tensor;
+
+const num = (a: Attrs, k: string) => a[k] as number;
+const unary = (f: (t: Tensor) => Tensor): Run => ([x]) => f(x!);
+function binary(name: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'): Run {
+  return ([a, b], at) => {
+    const other = b ?? (at.scalar as number);
+    if (name === 'add' || name === 'sub') return a![name](other, (at.alpha as number | undefined) ?? undefined);
+    if (name === 'maximum' || name === 'minimum') return a![name](b!);
+    return a![name](other);
+  };
+}
+
+/** One function per op of ir.ts's OPS. */
+export const RUN: Record<OpName, Run> = {
+  linear: ([x, w, b]) => F.linear(x!, w!, b),
+  matmul: ([a, b]) => a!.matmul(b!),
+  addmm: ([c, a, b], at) => F.addmm(c!, a!, b!, num(at, 'beta'), num(at, 'alpha')),
+  conv2d: ([x, w, b], at) => {
+    const o = { stride: at.stride as Pair, padding: at.padding as Pair, dilation: at.dilation as Pair, groups: num(at, 'groups') };
+    // The same layout choice as the Conv2d layer, so a graph gives the layer's numbers exactly.
+    if (Conv2d.channelsLast && w!.device === 'cpu') return F.conv2d(x!.contiguous('channels_last'), w!.contiguous('channels_last'), b, o);
+    return F.conv2d(x!, w!, b, o);
+  },
+  batchNorm: ([x, weight, bias, runningMean, runningVar], at, c) =>
+    F.batchNorm(x!, { weight, bias, runningMean, runningVar, training: c.training, eps: num(at, 'eps'), momentum: (at.momentum as number | undefined) ?? 0.1 }),
+  layerNorm: ([x, w, b], at) => F.layerNorm(x!, at.normalizedShape as number[], w, b, num(at, 'eps')),
+  dropout: ([x], at, c) => (c.training && num(at, 'p') > 0 ? F.dropout(x!, num(at, 'p'), true) : x!.contiguous()),
+  maxPool2d: ([x], at) => F.maxPool2d(x!, at.kernel as Pair, { stride: at.stride as Pair, padding: at.padding as Pair, dilation: at.dilation as Pair, ceilMode: at.ceilMode as boolean }),
+  avgPool2d: ([x], at) => F.avgPool2d(x!, at.kernel as Pair, { stride: at.stride as Pair, padding: at.padding as Pair, ceilMode: at.ceilMode as boolean, countIncludePad: at.countIncludePad as boolean }),
+  adaptiveAvgPool2d: ([x], at) => F.adaptiveAvgPool2d(x!, at.outputSize as Pair),
+  relu: unary((t) => t.relu()), sigmoid: unary((t) => t.sigmoid()), tanh: unary((t) => t.tanh()), gelu: unary((t) => F.gelu(t)),
+  neg: unary((t) => t.neg()), abs: unary((t) => t.abs()), exp: unary((t) => t.exp()), log: unary((t) => t.log()),
+  sqrt: unary((t) => t.sqrt()), rsqrt: unary((t) => t.rsqrt()), square: unary((t) => t.square()), reciprocal: unary((t) => t.reciprocal()),
+  leakyRelu: ([x], at) => F.leakyRelu(x!, num(at, 'slope')),
+  softmax: ([x], at) => F.softmax(x!, num(at, 'dim')),
+  logSoftmax: ([x], at) => F.logSoftmax(x!, num(at, 'dim')),
+  clamp: ([x], at) => x!.clamp(at.min as number | null, at.max as number | null),
+  add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'), pow: binary('pow'),
+  maximum: binary('maximum'), minimum: binary('minimum'),
+  rsub: ([x], at) => x!.rsub(num(at, 'scalar')),
+  flatten: ([x], at) => x!.flatten(num(at, 'startDim'), num(at, 'endDim')),
+  reshape: ([x], at, c) => x!.reshape(withBatch(at.shape as (number | null)[], c)),
+  permute: ([x], at) => x!.permute(at.dims as number[]),
+  squeeze: ([x], at) => x!.squeeze((at.dim as number | null) ?? undefined),
+  unsqueeze: ([x], at) => x!.unsqueeze(num(at, 'dim')),
+  expand: ([x], at, c) => x!.expand(withBatch(at.shape as (number | null)[], c)),
+  slice: ([x], at) => x!.slice(num(at, 'dim'), num(at, 'start'), num(at, 'end'), num(at, 'step')),
+  select: ([x], at) => x!.select(num(at, 'dim'), num(at, 'index')),
+  pad: ([x], at) => F.pad(x!, at.pads as number[], num(at, 'value')),
+  cat: (xs, at) => cat(xs as Tensor[], num(at, 'dim')),
+  stack: (xs, at) => stack(xs as Tensor[], num(at, 'dim')),
+  sum: ([x], at) => x!.sum(at.dims as number[] | null, at.keepdim as boolean),
+  mean: ([x], at) => x!.mean(at.dims as number[] | null, at.keepdim as boolean),
+};
+
+export interface RunOptions {
+  /** BatchNorm by batch statistics (updating the running ones) and dropout active. Default false. */
+  training?: boolean;
+}
+
+/** Check an input against the graph's input value: same rank, sizes equal except the batch 'N'. */
+function checkInput(g: Graph, x: Tensor, i: number): void {
+  const want = g.inputs[i].shape, got = x.shape;
+  if (got.length !== want.length || want.some((d, k) => d !== 'N' && d !== got[k])) {
+    throw new ShapeError(`graph: input ${i} has shape [${got}], the graph takes [${want.join(', ')}]`);
+  }
+}
+
+/**
+ * Run the graph on `inputs` with `state` (dot path -> tensor, e.g. a module's stateDict()).
+ * Intermediate results are freed after their last use; the outputs are returned.
+ */
+export function runGraph(g: Graph, state: Record<string, Tensor>, inputs: Tensor[], opts: RunOptions = {}): Tensor[] {
+  if (inputs.length !== g.inputs.length) throw new ArgumentError(`graph: ${inputs.length} inputs given, the graph takes ${g.inputs.length}`);
+  const env: (Tensor | undefined)[] = new Array(g.values.length);
+  inputs.forEach((x, i) => { checkInput(g, x, i); env[g.inputs[i].id] = x; });
+  for (const v of g.values) {
+    if (v.kind === 'param' || v.kind === 'buffer') {
+      if (v.users.length === 0) continue;
+      const t = state[v.name];
+      if (!t) throw new ArgumentError(`graph: state has no tensor '${v.name}'`);
+      env[v.id] = t;
+    } else if (v.kind === 'constant') env[v.id] = v.data;
+  }
+  const lastUse = new Array<number>(g.values.length).fill(-1);
+  for (const n of g.nodes) for (const i of n.inputs) if (i) lastUse[i.id] = n.id;
+  const keepIds = new Set(g.outputs.map((v) => v.id));
+  const ctx: Ctx = { training: opts.training ?? false, batch: inputs[0]?.shape[0] ?? 1 };
+  for (const n of g.nodes) {
+    const ins = n.inputs.map((v) => (v === null ? null : env[v.id]!));
+    let y: Tensor;
+    try {
+      y = RUN[n.op](ins, n.attrs, ctx);
+    } catch (e) {
+      throw new ArgumentError(`graph: node ${n.id} (${n.op}${n.module ? ` at module '${n.module}'` : ''}) failed: ${(e as Error).message}`, { cause: e });
+    }
+    env[n.outputs[0].id] = y;
+    if (ctx.training && n.op === 'batchNorm') countBatch(n, state);
+    for (const v of n.inputs) {
+      if (v && v.kind === 'op' && lastUse[v.id] === n.id && !keepIds.has(v.id)) env[v.id]!.dispose();
+    }
+  }
+  return g.outputs.map((v) => env[v.id]!);
+}
+
+/** A BatchNorm layer counts its training batches; a graph does it for the buffer beside running_mean. */
+function countBatch(n: Node, state: Record<string, Tensor>): void {
+  const rm = n.inputs[3]?.name;
+  const t = rm?.endsWith('running_mean') ? state[rm.slice(0, -'running_mean'.length) + 'num_batches_tracked'] : undefined;
+  if (t) noGrad(() => t.add_(1));
+}
+
+/** Holds the parameters and buffers of one dot-path prefix; never run. */
+class StateHolder extends Module {
+  forward(): Tensor { throw new ArgumentError('GraphModule: a state holder has no forward'); }
+  holder(name: string): StateHolder {
+    const c = this._children.get(name);
+    if (c) return c as StateHolder;
+    return this.registerModule(name, new StateHolder());
+  }
+  put(name: string, t: Tensor, kind: 'param' | 'buffer'): void {
+    if (kind === 'param') this.registerParameter(name, t);
+    else this.registerBuffer(name, t);
+  }
+}
+
+/** A Module whose forward is a graph. */
+export class GraphModule extends Module {
+  /**
+   * `state` holds a tensor for every parameter and buffer of the graph (dot path -> tensor); the
+   * module takes copies, so the caller keeps its own.
+   */
+  constructor(readonly graph: Graph, state: Record<string, Tensor>) {
+    super();
+    const root = new StateHolder();
+    const missing = graph.state.filter((v) => !state[v.name]).map((v) => v.name);
+    if (missing.length) throw new ArgumentError(`GraphModule: state has no tensor for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    noGrad(() => {
+      for (const v of graph.state) {
+        const t = state[v.name];
+        const want = v.shape as number[];
+        if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+          throw new ShapeError(`GraphModule: '${v.name}' has shape [${t.shape}], the graph says [${want}]`);
+        }
+        const parts = v.name.split('.');
+        let h: StateHolder = root;
+        for (const p of parts.slice(0, -1)) h = h.holder(p);
+        const copy = t.detach().clone();
+        if (v.kind === 'buffer') h.put(parts[parts.length - 1], copy, 'buffer');
+        else h.put(parts[parts.length - 1], copy, 'param');
+      }
+    });
+    // The holders' children become this module's children, so names read `features.0.weight`.
+    for (const [n, c] of root.namedChildren()) this.registerModule(n, c);
+    for (const [n, p] of root.namedParameters().filter(([k]) => !k.includes('.'))) this.registerParameter(n, p);
+    for (const [n, b] of root.namedBuffers().filter(([k]) => !k.includes('.'))) this.registerBuffer(n, b);
+  }
+
+  /** Trace `model` and wrap the graph with a copy of its state. */
+  static fromModule(model: Module, inputShape: number[]): GraphModule {
+    return new GraphModule(trace(model, { inputShape }), model.stateDict());
+  }
+
+  forward(x: Tensor): Tensor {
+    return runGraph(this.graph, this.stateDict(), [x], { training: this.training })[0];
+  }
+
+  override get typeName(): string { return 'GraphModule'; }
+
+  override dispose(): void {
+    super.dispose();
+    this.graph.dispose();
+  }
+}
+
+/**
+ * Save a GraphModule as `<prefix>.graph.json` (the graph) and `<prefix>.safetensors` (its state),
+ * each written to a temporary name and renamed, so a failed save never leaves half a file.
+ */
+export function saveGraphModule(gm: GraphModule, prefix: string): { graph: string; weights: string } {
+  const graph = `${prefix}.graph.json`, weights = `${prefix}.safetensors`;
+  const tmpW = `${weights}.tmp-${process.pid}`, tmpG = `${graph}.tmp-${process.pid}`;
+  saveSafetensors(tmpW, gm.stateDict(), { format: 'pt', graph: 'topiary-graph' });
+  writeFileSync(tmpG, JSON.stringify(gm.graph.toJSON()));
+  renameSync(tmpW, weights);
+  renameSync(tmpG, graph);
+  return { graph, weights };
+}
+
+const makeConstant = (d: number[], s: number[], dt: DType) => tensor(d, { shape: s, dtype: dt });
+
+/** Read a graph written by `saveGraphModule` (or toJSON) from its file. */
+export function loadGraph(path: string): Graph {
+  let j: GraphJSON;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8')) as GraphJSON;
+  } catch (e) {
+    throw new SerializationError(`${path}: not a readable graph file (${(e as Error).message})`, { cause: e });
+  }
+  try {
+    return graphFromJSON(j, makeConstant);
+  } catch (e) {
+    throw new SerializationError(`${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Load `<prefix>.graph.json` + `<prefix>.safetensors` as a GraphModule. */
+export function loadGraphModule(prefix: string): GraphModule {
+  const g = loadGraph(`${prefix}.graph.json`);
+  const { tensors } = loadSafetensors(`${prefix}.safetensors`);
+  try {
+    return new GraphModule(g, tensors);
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+/** A graph from JSON (e.g. edited by shrink), with constants made as topiary tensors. */
+export function graphFromJSONWithData(j: GraphJSON): Graph { return graphFromJSON(j, makeConstant); }
