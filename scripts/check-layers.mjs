@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 
-const RANK = { core: 0, evo: 1, report: 1, tensor: 1, nn: 2, optim: 2, data: 2, graph: 2.5, models: 3, train: 4, prune: 5, experiment: 6, cli: 7 };
+const RANK = { core: 0, evo: 1, report: 1, tensor: 1, nn: 2, optim: 2, data: 2, graph: 2.5, models: 3, train: 4, prune: 5, experiment: 6, api: 6, queue: 6.5, cli: 7 };  // queue: on experiment (imports it), under cli
 const ONLY_CORE = new Set(['evo', 'report']);
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..', 'src');
 

@@ -3,7 +3,7 @@
  * lowest-mass populations (and, as controls, by random / L2 / activation) at each fraction,
  * physically, and evaluate. Training flags are the same as `topiary train`'s.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import { TrainConfig, validate } from '../experiment/config.js';
 import { EVO_MLP_RECIPE, runEvoPop } from '../experiment/reproduce-evo-pop.js';
@@ -22,8 +22,8 @@ function cost(v: string): number | 'mean' {
 
 export function evoCommand(): Command {
   const cmd = addTrainFlags(new Command('evo').description('EVO-POP: pruning as evolution (population masses under selection dynamics, then removal)'))
-    .addOption(new Option('--dynamics <name>', 'selection dynamics (none: masses fixed, the dense control)').choices([...DYNAMICS_NAMES, 'none']))
-    .addOption(new Option('--fitness <name>', 'fitness of a population').choices([...FITNESS_NAMES]))
+    .option('--dynamics <name>', `selection dynamics: ${DYNAMICS_NAMES.join(', ')} or one registered by a --plugin (none: masses fixed, the dense control)`)
+    .option('--fitness <name>', `fitness of a population: ${FITNESS_NAMES.join(', ')} or one registered by a --plugin`)
     .option('--eta <x>', 'step size of the dynamics (> 0)', num('eta'))
     .option('--beta <x>', 'EMA factor of the fitness, in [0, 1)', num('beta'))
     .option('--every <k>', 'apply the dynamics every k optimizer steps', num('every'))

@@ -14,7 +14,8 @@ import { addTrainFlags } from './train.js';
 
 /** Option keys that belong to the pruning options (the recipe's `prune:` mapping), not to training. */
 export const PRUNE_KEYS = ['method', 'sparsity', 'scope', 'granularity', 'prunable', 'from', 'phase', 'initialSparsity', 'startEpoch', 'endEpoch',
-  'frequency', 'samples', 'temperature', 'classBalanced', 'rate', 'outputRate', 'rewindIteration', 'controls', 'controlRounds', 'finetune'];
+  'frequency', 'samples', 'temperature', 'classBalanced', 'rate', 'outputRate', 'rewindIteration', 'controls', 'controlRounds', 'finetune',
+  'criterion'];
 
 /** The experiment layer's services, lent to the pruning methods. */
 export const pruneEnv: PruneEnv = {
@@ -60,7 +61,8 @@ export function pruneCommand(): Command {
     .option('--rewind-iteration <k>', 'lth: rewind to the weights after k steps (0: the initialization)', num('rewind-iteration'))
     .option('--controls <list>', 'lth: control branches, comma separated: reinit, random_mask', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--control-rounds <list>', 'lth: rounds that get the controls (default: the last)', numList('control-rounds'))
-    .option('--no-finetune', 'magnitude / random: evaluate the pruned model without training')
+    .option('--no-finetune', 'magnitude / random / one_shot: evaluate the pruned model without training')
+    .option('--criterion <name>', 'one_shot: a registered criterion (built-in, or from topiary --plugin <file>); its options in the recipe\'s prune.criterionOptions')
     .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', num('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>, command: Command) => {
       await runCommand(!!opts.verbose, async () => {

@@ -51,10 +51,10 @@ test('a method that needs a trained model, given none, and the reverse', () => {
 });
 
 test('unknown methods and options of another method are named', () => {
-  rejects({ method: 'obd', sparsity: 0.5 }, 'method', /unknown method 'obd' \(known: pmp, gmp, magnitude, random, lth, snip, grasp\)/);
+  rejects({ method: 'obd', sparsity: 0.5 }, 'method', /unknown method 'obd' \(known: pmp, gmp, magnitude, random, lth, snip, grasp, one_shot\)/);
   rejects({ method: 'snip', sparsity: 0.5, phase: 3 }, 'phase', /not an option of method 'snip'/);
   rejects({ method: 'pmp', sparsity: 0.5, scope: 'network' }, 'scope', /scope/);
-  assert.deepEqual(METHOD_NAMES, ['pmp', 'gmp', 'magnitude', 'random', 'lth', 'snip', 'grasp']);
+  assert.deepEqual(METHOD_NAMES, ['pmp', 'gmp', 'magnitude', 'random', 'lth', 'snip', 'grasp', 'one_shot']);
 });
 
 test('a model with nothing prunable is rejected before any work', () => {

@@ -4,8 +4,13 @@
  * on MNIST in docs/methods/evo-pop.md.
  */
 import { z } from 'zod';
-import { DYNAMICS_NAMES } from './dynamics.js';
-import { FITNESS_NAMES } from './fitness.js';
+import { DYNAMICS } from './dynamics.js';
+import { FITNESS } from './fitness.js';
+
+/** A registered name (the built-in ones, or one added with registerDynamics / registerFitness), checked when parsed. */
+const registered = (kind: string, table: () => Record<string, unknown>, extra: string[] = []) => z.string().superRefine((v, ctx) => {
+  if (!extra.includes(v) && !Object.hasOwn(table(), v)) ctx.addIssue({ code: 'custom', message: `unknown ${kind} '${v}' (known: ${[...Object.keys(table()), ...extra].join(', ')})` });
+});
 
 /** Removal criteria after training: 'mass' is the method; the others are controls. */
 export const CRITERIA = ['mass', 'random', 'l2', 'activation'] as const;
@@ -13,8 +18,8 @@ export type Criterion = (typeof CRITERIA)[number];
 
 export const EvoConfig = z.object({
   /** 'none' trains the same network with masses fixed at 1 (the dense control). */
-  dynamics: z.enum([...DYNAMICS_NAMES, 'none']).default('replicator'),
-  fitness: z.enum(FITNESS_NAMES).default('gradient'),
+  dynamics: registered('dynamics', () => DYNAMICS, ['none']).default('replicator'),
+  fitness: registered('fitness', () => FITNESS).default('gradient'),
   eta: z.number().positive().default(0.01),
   /** EMA factor of the fitness: ema = beta ema + (1 - beta) f. */
   beta: z.number().min(0).lt(1).default(0.9),

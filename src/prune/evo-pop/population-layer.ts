@@ -79,7 +79,7 @@ export const passesScale = (m: Module): boolean =>
  * when the layers between it and the next weighted layer let its masses fold into that layer
  * (what physical removal needs). The unit modules move into the new model (same tensors).
  */
-export function toPopulationModel(model: Module, modelName = 'model'): Sequential {
+export function toPopulationModel(model: Module, modelName = 'model', units: { linear?: boolean; conv?: boolean } = {}): Sequential {
   const bad = (why: string) => new ConfigError(`model: '${modelName}' ${why}`, [{ path: 'model', message: why }]);
   if (!(model instanceof Sequential)) throw bad('is not a plain Sequential network, so it has no population-scalable layer (EVO-POP supports mlp, lenet_300_100, lenet5, vgg_like, vgg19)');
   const kids = model.children();
@@ -88,7 +88,7 @@ export function toPopulationModel(model: Module, modelName = 'model'): Sequentia
   let scaled = 0;
   for (let i = 0; i < kids.length; i++) {
     const m = kids[i];
-    const isUnit = (m instanceof Linear || m instanceof Conv2d) && i !== weighted[weighted.length - 1];
+    const isUnit = ((m instanceof Linear && units.linear !== false) || (m instanceof Conv2d && units.conv !== false)) && i !== weighted[weighted.length - 1];
     if (!isUnit) { out.push(m); continue; }
     let j = i + 1;
     const post: Module[] = [];

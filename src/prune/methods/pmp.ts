@@ -21,13 +21,13 @@ import type { PruneMethod } from './types.js';
 export interface PmpEpoch extends StepRecord { epoch: number; seconds: number }
 
 /** The per-epoch pruning callback; its record goes into each epoch's `extra.pmp`. */
-export function pmpCallback(target: PruneTarget, o: { final: number; phase: number; scope: Scope }): Callback {
+export function pmpCallback(target: PruneTarget, o: { final: number; phase: number; scope: Scope; sparsityAt?: (epoch: number) => number }): Callback {
   let last: PmpEpoch | null = null;
   return {
     name: 'pmp',
     onEpochStart: (ctx) => {
       const t0 = performance.now();
-      const s = linear.sparsityAt(ctx.epoch, { final: o.final, phase: o.phase });
+      const s = o.sparsityAt ? o.sparsityAt(ctx.epoch) : linear.sparsityAt(ctx.epoch, { final: o.final, phase: o.phase });
       const scores = magnitude.score({ model: ctx.model, target }, {});
       try {
         last = { epoch: ctx.epoch, ...pruneTo(target, scores, { sparsity: s, scope: o.scope }), seconds: 0 };

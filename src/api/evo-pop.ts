@@ -1,0 +1,109 @@
+/**
+ * EVO-POP from code: wrap a Sequential network's hidden units in populations with masses, train
+ * it with the selection dynamics as a callback, then remove the lowest-mass populations
+ * physically. The pieces are the CLI's (prune/evo-pop/), so the same training gives the same
+ * smaller model as `topiary evo`, tensor for tensor.
+ */
+import { z } from 'zod';
+import { ArgumentError, ConfigError } from '../core/errors.js';
+import type { Module } from '../nn/module.js';
+import type { Sequential } from '../nn/layers.js';
+import type { StepContext } from '../train/loop.js';
+import { EvoConfig } from '../prune/evo-pop/config.js';
+import { scorePopulations, selectKeep } from '../prune/evo-pop/criteria.js';
+import { DYNAMICS } from '../prune/evo-pop/dynamics.js';
+import { FITNESS } from '../prune/evo-pop/fitness.js';
+import { physicalPrune, type Architecture } from '../prune/evo-pop/physical.js';
+import { populationLayers, toPopulationModel } from '../prune/evo-pop/population-layer.js';
+import { EvoPop, type MassTrajectory } from '../prune/evo-pop/selection.js';
+import type { Callback } from '../train/loop.js';
+
+/** What a population is: a Linear layer's neuron or a Conv2d layer's filter. */
+export type Units = 'neurons' | 'filters' | 'heads';
+
+/** The built-in and registered selection dynamics, by name (a live view of the registry). */
+export const dynamics = DYNAMICS;
+/** The built-in and registered fitness definitions, by name (a live view of the registry). */
+export const fitness = FITNESS;
+
+/**
+ * The model with each hidden neuron (Linear) and/or filter (Conv2d) a population with a mass
+ * (the output layer stays plain). The unit modules move into the returned model (same tensors).
+ * @example
+ * const pop = populationModel(createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10 }), { units: 'neurons' });
+ */
+export function populationModel(model: Module, o: { units?: Units | readonly Units[] } = {}): Sequential {
+  const units = o.units === undefined ? ['neurons', 'filters'] : Array.isArray(o.units) ? o.units : [o.units];
+  for (const u of units) {
+    if (u === 'heads') throw new ConfigError("units: 'heads' (attention heads as populations) comes with transformer support; use 'neurons' or 'filters'", [{ path: 'units', message: 'heads not supported yet' }]);
+    if (u !== 'neurons' && u !== 'filters') throw new ConfigError(`units: unknown unit '${String(u)}' (known: neurons, filters)`, [{ path: 'units', message: 'unknown unit' }]);
+  }
+  return toPopulationModel(model, 'model', { linear: units.includes('neurons'), conv: units.includes('filters') });
+}
+
+const SelectionOptionsSchema = EvoConfig.pick({ dynamics: true, fitness: true, eta: true, beta: true, every: true, epsilon: true, mu: true, cost: true, mMax: true, recordEvery: true });
+export type SelectionOptions = Partial<z.input<typeof SelectionOptionsSchema>>;
+
+/** A Callback for `train()` that moves the masses; also holds the mass trajectory and extinctions. */
+export interface SelectionCallback extends Callback {
+  readonly model: Module;
+  /** Masses over training (every `recordEvery` steps). */
+  readonly trajectory: MassTrajectory;
+  /** Extinct populations (mass exactly 0) per layer now. */
+  extinct(): Record<string, number>;
+}
+
+/**
+ * The selection dynamics as a training callback: after every `every`-th optimizer step, each
+ * population's fitness (smoothed, normalized within its layer) moves its mass; masses below
+ * `epsilon` go extinct. Options and defaults are `topiary evo`'s (EvoConfig).
+ * @example
+ * const sel = selection(pop, { dynamics: 'replicator', fitness: 'gradient', eta: 0.01 });
+ * train({ model: pop, optimizer, epochs: 2, trainBatches: (e) => loader.epoch(e), callbacks: [sel] });
+ */
+export function selection(model: Module, o: SelectionOptions = {}): SelectionCallback {
+  const r = SelectionOptionsSchema.safeParse(o);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+    throw new ConfigError(`selection: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+  if (r.data.dynamics === 'none') throw new ConfigError("selection: dynamics: 'none' trains without selection; leave the callback out instead", [{ path: 'dynamics', message: 'none' }]);
+  if (populationLayers(model).length === 0) throw new ArgumentError('selection: model: has no population layer (make it with populationModel)');
+  const evo = new EvoPop(model, r.data);
+  const cb = evo.callback();
+  const own = (ctx: StepContext) => { if (ctx.model !== model) throw new ArgumentError('selection: model: this callback was made for another model'); };
+  return {
+    ...cb,
+    model,
+    get trajectory() { return evo.trajectory; },
+    extinct: () => evo.extinctCounts(),
+    onEpochStart: (ctx) => { own(ctx); cb.onEpochStart?.(ctx); },
+    beforeForward: (ctx) => { own(ctx); cb.beforeForward?.(ctx); },
+    afterStep: (ctx) => { own(ctx); cb.afterStep?.(ctx); },
+  };
+}
+
+export interface Removal {
+  /** The physically smaller plain Sequential (a new model; the population model is unchanged). */
+  model: Sequential;
+  /** Its layer list, to rebuild it (an mlp's is createModel('mlp', { widths })). */
+  architecture: Architecture;
+  /** Populations removed, of `total`. */
+  removed: number;
+  total: number;
+}
+
+/**
+ * Remove the `fraction` of all populations with the lowest masses (each layer keeps at least one),
+ * folding the kept masses into the next layer: the result computes what the masked model does.
+ * @example
+ * const { model: small, removed, total } = removeByMass(pop, 0.4);
+ */
+export function removeByMass(model: Module, fraction: number): Removal {
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw new ArgumentError(`removeByMass: fraction: must be a number in [0, 1), got ${String(fraction)}`);
+  if (populationLayers(model).length === 0) throw new ArgumentError('removeByMass: model: has no population layer (make it with populationModel)');
+  const scores = scorePopulations(model, 'mass');
+  const total = [...scores.values()].reduce((s, a) => s + a.length, 0);
+  const { model: small, architecture } = physicalPrune(model, selectKeep(scores, fraction));
+  return { model: small, architecture, total, removed: total - architecture.kept.reduce((a, b) => a + b, 0) };
+}
