@@ -12,6 +12,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { BatchLike } from '../train/evaluate.js';
 import { graspScores, snipScores } from './saliency.js';
+import type { GroupReduce } from './group-select.js';
 import type { PruneTarget } from './target.js';
 
 export interface ScoreContext {
@@ -27,6 +28,8 @@ export interface Criterion<H = Record<string, unknown>> {
   hparams: z.ZodType<H>;
   /** Needs ctx.batch (data-driven criteria). */
   needsData: boolean;
+  /** Structured pruning: how a channel group's scores combine (default 'norm', the mean magnitude; see group-select.ts). */
+  groupReduce?: GroupReduce;
   /** Importance of each prunable weight (target.weights), higher = keep. The caller owns the tensors. */
   score(ctx: ScoreContext, hp: H): Map<string, Tensor>;
 }
@@ -46,6 +49,7 @@ export const random: Criterion<z.infer<typeof NoHp>> = {
   description: 'uniform random scores (libtorch generator: seeded by the run seed)',
   hparams: NoHp,
   needsData: false,
+  groupReduce: 'first',
   score: ({ target }) => tidy(() => new Map(target.weights.map((n) => [n, randLike(target.param(n), { requiresGrad: false })]))),
 };
 
@@ -55,6 +59,7 @@ export const snip: Criterion<z.infer<typeof SnipHp>> = {
   description: 'SNIP: |g * w| / sum, on one batch at initialization',
   hparams: SnipHp,
   needsData: true,
+  groupReduce: 'sum',
   score: (ctx, hp) => withBatch(ctx, hp.samples, false, (b) => snipScores(ctx.model, ctx.target.weights, b)),
 };
 
@@ -69,6 +74,7 @@ export const grasp: Criterion<z.infer<typeof GraspHp>> = {
   description: 'GraSP: -w * Hg (Hg by double backprop, logits / T), highest removed',
   hparams: GraspHp,
   needsData: true,
+  groupReduce: 'sum',
   score: (ctx, hp) => withBatch(ctx, hp.samples, hp.classBalanced, (b) => {
     const s = graspScores(ctx.model, ctx.target.weights, b, hp.temperature);
     const out = tidy(() => new Map([...s].map(([n, t]) => [n, t.neg()])));

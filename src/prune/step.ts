@@ -5,8 +5,9 @@
 import { ArgumentError } from '../core/errors.js';
 import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { scoreWith, type ScoreContext } from './criteria.js';
-import { keepCount, selectGlobal, selectPerLayer, selectRows, type Selection } from './select.js';
+import { getCriterion, scoreWith, type ScoreContext } from './criteria.js';
+import { selectGroups, type GroupReduce } from './group-select.js';
+import { keepCount, selectGlobal, selectPerLayer, type Selection } from './select.js';
 import type { PruneTarget, Scope } from './target.js';
 
 export interface StepRecord {
@@ -26,6 +27,8 @@ export interface StepOptions {
   scope: Scope;
   /** Per-layer keep counts, overriding sparsity (LTH's per-layer rates). */
   keep?: ReadonlyMap<string, number>;
+  /** Structured: how a channel group's scores combine (the criterion's `groupReduce`; default 'norm'). */
+  groupReduce?: GroupReduce;
 }
 
 /**
@@ -42,7 +45,10 @@ export function pruneTo(target: PruneTarget, scores: ReadonlyMap<string, Tensor>
   const perLayer = o.keep ?? (o.scope === 'layer' ? new Map([...sizes].map(([n, s]) => [n, keepCount(s, o.sparsity)])) : null);
   const k = keepCount(total, o.sparsity);
   let sel: Selection;
-  if (target.granularity === 'structured') sel = selectRows(target, ordered, perLayer ?? k);
+  if (target.granularity === 'structured') {
+    if (o.keep) throw new ArgumentError('pruneTo: per-layer keep counts apply to unstructured pruning only');
+    sel = selectGroups(target, ordered, o.scope === 'layer' ? { sparsity: o.sparsity } : k, o.groupReduce);
+  }
   else {
     const active = new Map(target.weights.map((n) => [n, target.mask(n)]));
     sel = perLayer ? selectPerLayer(ordered, perLayer, active) : selectGlobal(ordered, k, active);
@@ -58,7 +64,7 @@ export function pruneTo(target: PruneTarget, scores: ReadonlyMap<string, Tensor>
 export function pruneWith(criterion: string, ctx: ScoreContext, o: StepOptions & { hparams?: Record<string, unknown> }): StepRecord {
   const scores = scoreWith(criterion, ctx, o.hparams ?? {});
   try {
-    return pruneTo(ctx.target, scores, o);
+    return pruneTo(ctx.target, scores, { groupReduce: getCriterion(criterion).groupReduce, ...o });
   } finally {
     dispose([...scores.values()]);
   }

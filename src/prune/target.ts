@@ -15,6 +15,8 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Callback } from '../train/loop.js';
 import { defaultPrunable, MaskSet, type PrunableFilter } from './masks.js';
+import { analyseGraph, type ChannelGroup } from '../graph/depgroups.js';
+import { trace } from '../graph/trace.js';
 
 export type Granularity = 'unstructured' | 'structured';
 export type Scope = 'global' | 'layer';
@@ -25,6 +27,8 @@ export interface TargetOptions {
   granularity?: Granularity;
   /** One example's shape [C, H, W]; structured pruning traces a forward pass with it to find each layer's BatchNorm. */
   inputShape?: number[];
+  /** Structured magnitude: a group's importance is the mean |w| of its weights (l1, default) or their root mean square (l2). */
+  groupNorm?: 'l1' | 'l2';
 }
 
 export interface LayerCount { name: string; total: number; kept: number; sparsity: number }
@@ -89,23 +93,40 @@ export class PruneTarget {
   /** Structured only: weight name -> 1-d parameters pruned with its rows. */
   readonly companions: Map<string, string[]>;
   readonly granularity: Granularity;
+  /**
+   * Structured only: the prunable channel groups (src/graph/depgroups.ts), each removed whole: its
+   * producer rows in every coupled layer (residual additions, concatenations), their biases and
+   * BatchNorm entries. A group whose producers include a weight outside `prunable` is left out.
+   */
+  readonly groups: ChannelGroup[];
+  readonly groupNorm: 'l1' | 'l2';
 
   constructor(readonly model: Module, o: TargetOptions = {}) {
     this.granularity = o.granularity ?? 'unstructured';
+    this.groupNorm = o.groupNorm ?? 'l1';
     let names = prunableNames(model, o.prunable);
     this.companions = new Map();
+    this.groups = [];
+    const entryParams = new Set<string>();
     if (this.granularity === 'structured') {
       if (!o.inputShape) throw new ConfigError('structured pruning needs the input shape to trace the model', [{ path: 'granularity', message: 'needs inputShape' }]);
       const rows = rowCompanions(model, o.inputShape);
-      // The output layer's rows are the classes: removing one would remove a class, so it stays dense.
-      names = names.filter((n) => rows.has(n)).slice(0, -1);
+      const dep = analyseGraph(trace(model, { inputShape: o.inputShape }));
+      dep.graph.dispose();
+      const allowed = new Set(names);
+      const paramNames = new Set(model.namedParameters().map(([n]) => n));
+      // The output layer's rows are the classes: they reach the model's output, so no group holds them.
+      this.groups = dep.groups.filter((g) => g.prunable && g.rows.every((r) => allowed.has(r.param)));
+      const producers = new Set(this.groups.flatMap((g) => g.rows.map((r) => r.param)));
+      names = names.filter((n) => producers.has(n));
       if (names.length === 0) {
         throw new ConfigError('granularity: structured pruning needs a prunable Linear or Conv2d layer before the output layer', [{ path: 'granularity', message: 'nothing to prune structurally' }]);
       }
-      for (const n of names) this.companions.set(n, rows.get(n)!);
+      for (const n of names) this.companions.set(n, rows.get(n) ?? []);
+      for (const g of this.groups) for (const e of g.entries) if (e.axis === 0 && paramNames.has(e.param)) entryParams.add(e.param);
     }
     this.weights = names;
-    const all = new Set([...names, ...[...this.companions.values()].flat()]);
+    const all = new Set([...names, ...[...this.companions.values()].flat(), ...entryParams]);
     this.masks = new MaskSet(model, (n) => all.has(n));
   }
 

@@ -1,0 +1,105 @@
+/**
+ * Structured selection over channel dependency groups (src/graph/depgroups.ts): coupled channels
+ * (a filter, its BatchNorm entries, and every filter tied to it through residual additions) are
+ * kept or removed together. A group's importance reduces its producer rows' scores:
+ * - 'norm': the mean over the group's active weights of |s| (L1) or the root mean square (L2), so
+ *   groups of different sizes compare on one scale (magnitude: mean |w|);
+ * - 'sum': the total (SNIP and GraSP saliencies: the first-order effect of removing the group);
+ * - 'first': the score of the group's first weight (random: one uniform draw per group).
+ * Groups are kept best first until their weight count comes closest to the keep target: globally,
+ * or per family (the groups made by the same producer layers: per-layer scope).
+ */
+import { ArgumentError } from '../core/errors.js';
+import { ones, tensor } from '../tensor/creation.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Selection } from './select.js';
+import type { PruneTarget } from './target.js';
+
+export type GroupReduce = 'norm' | 'sum' | 'first';
+
+interface RowStats { sum: number[]; sq: number[]; cnt: number[]; first: number[]; size: number }
+interface Cand { id: number; score: number; size: number; live: number; family: string }
+
+/** Keep groups by score: `keep` a weight count overall, or `sparsity` reached in each family. */
+export function selectGroups(target: PruneTarget, scores: ReadonlyMap<string, Tensor>, keep: number | { sparsity: number }, reduce: GroupReduce = 'norm'): Selection {
+  const stats = new Map<string, RowStats>();
+  tidy(() => {
+    for (const n of target.weights) {
+      const s0 = scores.get(n);
+      if (!s0) throw new ArgumentError(`no scores for prunable weight '${n}'`);
+      if (tidy(() => s0.isnan().any().item())) throw new ArgumentError(`scores for '${n}' contain NaN`);
+      const r = s0.shape[0];
+      const s = s0.detach().to('float32').reshape(r, -1);
+      const act = target.mask(n).to('float32').reshape(r, -1);
+      const sa = s.mul(act);
+      stats.set(n, {
+        sum: (reduce === 'norm' ? sa.abs() : sa).sum(1).dataSync(), sq: sa.square().sum(1).dataSync(),
+        cnt: act.sum(1).dataSync(), first: s.select(1, 0).dataSync(), size: s.shape[1],
+      });
+    }
+  });
+  const l2 = target.groupNorm === 'l2';
+  const cands: Cand[] = target.groups.map((g) => {
+    let sum = 0, sq = 0, cnt = 0, size = 0;
+    for (const r of g.rows) {
+      const st = stats.get(r.param)!;
+      sum += st.sum[r.start]; sq += st.sq[r.start]; cnt += st.cnt[r.start]; size += st.size;
+    }
+    const first = stats.get(g.rows[0].param)!.first[g.rows[0].start];
+    const score = cnt === 0 ? -Infinity : reduce === 'sum' ? sum : reduce === 'first' ? first : l2 ? Math.sqrt(sq / cnt) : sum / cnt;
+    return { id: g.id, score, size, live: cnt, family: g.family };
+  });
+  const kept = new Set<number>();
+  let keptWeights = 0;
+  if (typeof keep === 'number') keptWeights = pick(cands, keep, kept);
+  else {
+    const fams = new Map<string, Cand[]>();
+    for (const c of cands) { const f = fams.get(c.family) ?? []; f.push(c); fams.set(c.family, f); }
+    for (const f of fams.values()) keptWeights += pick(f, Math.round((1 - keep.sparsity) * f.reduce((a, c) => a + c.size, 0)), kept);
+  }
+  const threshold = Math.min(...cands.filter((c) => kept.has(c.id)).map((c) => c.score), Infinity);
+  return { masks: groupMasks(target, kept), kept: keptWeights, threshold, thresholds: {} };
+}
+
+/** The best live groups (a prefix in score order) whose weight count comes closest to `target`. */
+function pick(cands: Cand[], target: number, kept: Set<number>): number {
+  // Array.prototype.sort is stable: equal scores keep graph order.
+  const live = cands.filter((c) => c.score !== -Infinity).sort((a, b) => b.score - a.score);
+  let best = 0, bestErr = target, cum = 0;
+  live.forEach((c, i) => {
+    cum += c.live;
+    const err = Math.abs(cum - target);
+    if (err < bestErr) { bestErr = err; best = i + 1; }
+  });
+  let n = 0;
+  for (const c of live.slice(0, best)) { kept.add(c.id); n += c.live; }
+  return n;
+}
+
+/** Bool masks removing the groups not kept: producer rows, and their 1-d companions in the mask set. */
+function groupMasks(target: PruneTarget, kept: Set<number>): Map<string, Tensor> {
+  const gone = new Map<string, Set<number>>();
+  for (const g of target.groups) {
+    if (kept.has(g.id)) continue;
+    for (const r of [...g.rows, ...g.entries]) {
+      if (r.axis !== 0 || !target.masks.masks.has(r.param)) continue;
+      const s = gone.get(r.param) ?? new Set<number>();
+      for (let i = r.start; i < r.start + r.length; i++) s.add(i);
+      gone.set(r.param, s);
+    }
+  }
+  return tidy(() => {
+    const masks = new Map<string, Tensor>();
+    for (const n of target.masks.names) {
+      const p = target.masks.params.get(n)!;
+      const g = gone.get(n);
+      const rows = p.shape[0];
+      const row = Uint8Array.from({ length: rows }, (_, i) => (g?.has(i) ? 0 : 1));
+      const rowMask = tensor(row, { shape: [rows], dtype: 'bool', device: p.device });
+      const full = p.ndim === 1 ? rowMask : rowMask.reshape([rows, ...p.shape.slice(1).map(() => 1)]).logicalAnd(ones(p.shape, { dtype: 'bool', device: p.device }));
+      masks.set(n, full.logicalAnd(target.mask(n)));
+    }
+    return masks;
+  });
+}
