@@ -18,6 +18,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
+# npm ci builds nothing (the package has no install script): the addon is built here, from source.
 if [ ! -f build/Release/topiary_native.node ] || [ -n "$(find native binding.gyp -newer build/Release/topiary_native.node 2>/dev/null | head -1)" ]; then
   node scripts/build-native.mjs
 fi

@@ -15,20 +15,53 @@ export type Handle = { readonly __handle: unique symbol };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type NativeFn = (...args: any[]) => any;
 
-function load(): Record<string, NativeFn> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = [join(here, '../..'), join(here, '../../..')].find((r) => existsSync(join(r, 'package.json')))!;
-  const file = join(root, 'build/Release/topiary_native.node');
-  if (!existsSync(file)) {
-    throw new NativeLoadError(`the libtorch addon is not built (${file} is missing): run \`npm run build:native\` ` +
-      '(it needs libtorch: `sudo apt-get install libtorch-dev libopenblas0-pthread`, or LIBTORCH=<folder>)');
+const INSTALL_LIBTORCH = 'install libtorch with `sudo apt-get install libtorch-dev libopenblas0-pthread` (Debian/Ubuntu), ' +
+  'or build the addon against an official libtorch with `LIBTORCH=<folder> npm run build:native`';
+
+/**
+ * One sentence for an addon that did not load. The dynamic linker's "libX.so: cannot open shared
+ * object file" for a libtorch (or its BLAS) library becomes "libtorch is missing: install ...".
+ */
+export function loadFailureMessage(file: string, e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const lib = /(lib(?:torch\w*|c10\w*|openblas|blas|fmt|gomp|sleef)[\w.+-]*\.so[\w.]*): cannot open shared object file/.exec(msg);
+  if (lib) return `the libtorch addon (${file}) needs ${lib[1]}, which is not installed: ${INSTALL_LIBTORCH}`;
+  const other = /([\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(msg);
+  if (other) return `the libtorch addon (${file}) needs the shared library ${other[1]}, which is not installed; rebuild it for this machine with \`npm run build:native\``;
+  if (/undefined symbol|version `[^']+' not found|wrong ELF class|invalid ELF header/.test(msg)) {
+    return `the libtorch addon (${file}) does not match this machine's libtorch or C library (${msg.split('\n')[0].slice(-160)}); ` +
+      'rebuild it with `npm run build:native`';
+  }
+  return `the libtorch addon failed to load (${file}): ${msg.split('\n')[0]}. Rebuild it with \`npm run build:native\``;
+}
+
+/**
+ * The addon through node-gyp-build: a local build/Release (`npm run build:native`, a checkout's
+ * build, a $LIBTORCH or CUDA build) first, then the prebuilt prebuilds/<platform>-<arch>/ that the
+ * package ships (built against Debian's libtorch). Failures are one NativeLoadError sentence.
+ */
+export function loadAddon(root: string): Record<string, NativeFn> {
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  let file: string;
+  try {
+    file = nodeGypBuild.resolve(root);
+  } catch {
+    throw new NativeLoadError(`the libtorch addon is not built (neither ${join(root, 'build/Release')} nor ` +
+      `${join(root, 'prebuilds', `${process.platform}-${process.arch}`)} holds one): build it with \`npm run build:native\`, which needs ` +
+      'libtorch (`sudo apt-get install libtorch-dev libopenblas0-pthread`, or LIBTORCH=<folder> for an official build)');
   }
   try {
-    return createRequire(import.meta.url)(file) as Record<string, NativeFn>;
+    return require(file) as Record<string, NativeFn>;
   } catch (e) {
-    throw new NativeLoadError(`the libtorch addon failed to load (${file}): ${(e as Error).message}. ` +
-      'Rebuild it with `npm run build:native`.', { cause: e });
+    throw new NativeLoadError(loadFailureMessage(file, e), { cause: e });
   }
+}
+
+function load(): Record<string, NativeFn> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/core or dist/core: the package root is two folders up.
+  return loadAddon([join(here, '../..'), join(here, '../../..')].find((r) => existsSync(join(r, 'package.json')))!);
 }
 
 export const native: Record<string, NativeFn> = load();
