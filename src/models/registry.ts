@@ -7,9 +7,10 @@ import { lenet5, vgg19, vggLike } from './conv.js';
 import { lenet300100, mlp } from './mlp.js';
 import { resnet110, resnet18, resnet20, resnet32, resnet56 } from './resnet.js';
 import type { ModelConfig, ModelSpec } from './types.js';
+import { vitTiny } from './vit.js';
 
 export const MODELS: Record<string, ModelSpec> = Object.fromEntries(
-  [mlp, lenet300100, lenet5, vggLike, vgg19, resnet18, resnet20, resnet32, resnet56, resnet110].map((m) => [m.name, m]),
+  [mlp, lenet300100, lenet5, vggLike, vgg19, resnet18, resnet20, resnet32, resnet56, resnet110, vitTiny].map((m) => [m.name, m]),
 );
 export const MODEL_NAMES = Object.keys(MODELS);
 

@@ -26,6 +26,7 @@ const KNOWN: Record<string, { shape: number[]; params: number; macs: number; lin
   resnet32: { shape: CIFAR, params: 464_154, macs: 68_862_592, linear: 1, conv: 31 }, // 0.46M
   resnet56: { shape: CIFAR, params: 853_018, macs: 125_485_696, linear: 1, conv: 55 }, // 0.85M, 125.5M
   resnet110: { shape: CIFAR, params: 1_727_962, macs: 252_887_680, linear: 1, conv: 109 }, // 1.7M, 253M
+  vit_tiny: { shape: MNIST, params: 139_018, macs: 2_427_008, linear: 13, conv: 1 }, // hand count in test/models/vit.test.ts
 };
 
 test('the registry holds exactly the models of the issue; unknown names list the known ones', () => {
@@ -63,9 +64,10 @@ for (const [name, k] of Object.entries(KNOWN)) {
   });
 }
 
-/** BatchNorm biases start at zero; every other parameter is drawn at random. */
+/** BatchNorm and LayerNorm biases start at zero, as do attention's biases (PyTorch); every other parameter is drawn at random. */
 function countZeroInit(m: ReturnType<typeof createModel>): number {
-  return m.namedParameters().filter(([n]) => n.endsWith('.bias') && !isLayerBias(m, n)).reduce((a, [, p]) => a + p.numel, 0);
+  const zero = (n: string) => (n.endsWith('.bias') && !isLayerBias(m, n)) || n.endsWith('in_proj_bias') || n.endsWith('out_proj.bias');
+  return m.namedParameters().filter(([n]) => zero(n)).reduce((a, [, p]) => a + p.numel, 0);
 }
 function isLayerBias(m: ReturnType<typeof createModel>, name: string): boolean {
   const owner = m.getModule(name.slice(0, name.lastIndexOf('.')));
