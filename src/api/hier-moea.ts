@@ -264,7 +264,11 @@ export class HierMoeaLoop {
   private startPhase2(): void {
     const cfg = this.cfg, layout = this.layout, decoder = this.decoder;
     const front = this.archive1.entries();
-    this.anchors = selectAnchors(front.map((i) => i.objectives), this.denseObjectives![0], cfg.tolerance);
+    // The tolerance counts from the dense network's error; when the caller's numbers put every
+    // phase-1 point above it (the dense genome is in phase 1's first population, so told the same
+    // error it never is), from the front's best instead, so that a heavy anchor exists.
+    const best = Math.min(...front.map((i) => i.objectives[0]));
+    this.anchors = selectAnchors(front.map((i) => i.objectives), Math.max(this.denseObjectives![0], best), cfg.tolerance);
     if (cfg.phase2Gens === 0) { this.stage = 'done'; return; }
     const heavyG = front[this.anchors.heavy].genome;
     const heavy = decoder.decode(heavyG);
