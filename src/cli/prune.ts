@@ -6,6 +6,7 @@ import { setupData } from '../experiment/data-setup.js';
 import { versions } from '../experiment/env.js';
 import { configHash } from '../experiment/hash.js';
 import { runTraining } from '../experiment/train-run.js';
+import { withDefaults } from '../experiment/defaults.js';
 import { METHOD_NAMES } from '../prune/methods/index.js';
 import type { PruneEnv, PruneOptions } from '../prune/methods/types.js';
 import { preflight, runPrune, validatePruneOptions } from '../prune/options.js';
@@ -31,10 +32,10 @@ export const pruneEnv: PruneEnv = {
 export function pruneConfigFrom(opts: Record<string, unknown>, given: (key: string) => boolean = () => true): { train: TrainConfig; prune: PruneOptions } {
   const trainRaw = mergeConfig(opts, PRUNE_KEYS);
   delete trainRaw.prune;
-  const train = validate(TrainConfig, trainRaw, 'training options');
   const recipe = opts.recipe ? readRecipe(String(opts.recipe)) : {};
   const pruneRaw: Record<string, unknown> = { ...((recipe.prune as Record<string, unknown>) ?? {}) };
   for (const k of PRUNE_KEYS) if (opts[k] !== undefined && given(k)) pruneRaw[k] = opts[k];
+  const train = validate(TrainConfig, withDefaults(trainRaw, pruneRaw), 'training options');
   const prune = validatePruneOptions(pruneRaw, train);
   preflight(train, prune);
   return { train, prune };
@@ -48,7 +49,7 @@ export function pruneCommand(): Command {
     .option('--granularity <g>', 'unstructured (weights) or structured (whole neurons / filters with bias and BatchNorm)')
     .option('--prunable <regex>', 'prunable parameters by name (default: every weight with more than one dim)')
     .option('--from <path>', 'a trained model: model.safetensors or a run folder holding one')
-    .option('--phase <epochs>', 'pmp: pruning phase P in epochs (default: all epochs)', num('phase'))
+    .option('--phase <epochs>', 'pmp: pruning phase P in epochs (default: 40% of the epochs, the authors\' 80 of 200)', num('phase'))
     .option('--initial-sparsity <x>', 'gmp: s_i', num('initial-sparsity'))
     .option('--start-epoch <n>', 'gmp: first epoch of the schedule', num('start-epoch'))
     .option('--end-epoch <n>', 'gmp: the schedule reaches s_f at the end of epoch n - 1', num('end-epoch'))

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { TrainConfig, validate } from '../experiment/config.js';
 import { runTraining } from '../experiment/train-run.js';
+import { withDefaults } from '../experiment/defaults.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
 
 /** The flags every training-based command shares (train, prune, evo). */
@@ -42,7 +43,7 @@ export function trainCommand(): Command {
     .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', num('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
-        const c = validate(TrainConfig, mergeConfig(opts), 'training options');
+        const c = validate(TrainConfig, withDefaults(mergeConfig(opts)), 'training options');
         const run = await runTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined });
         const r = run.result;
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');

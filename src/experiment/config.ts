@@ -9,6 +9,7 @@ import { ConfigError } from '../core/errors.js';
 import { MODEL_NAMES } from '../models/registry.js';
 import { INIT_NAMES } from '../nn/init.js';
 import { SCHEDULE_NAMES } from '../optim/schedule.js';
+import { AppliedDefaults } from './defaults.js';
 
 const DATASETS = ['mnist', 'fashion_mnist', 'cifar10', 'cifar100'] as const;
 
@@ -52,6 +53,8 @@ export const TrainConfig = z.object({
   seed: z.number().int().min(0).default(0),
   device: z.string().default('cpu'),
   threads: z.number().int().positive().optional(),
+  /** The fields filled from the model's default recipe (experiment/defaults.ts), not a setting: a record. */
+  defaults: AppliedDefaults.optional(),
 }).strict().superRefine((c, ctx) => {
   if (c.warmupEpochs >= c.epochs && c.warmupEpochs > 0) ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], message: `must be less than epochs (${c.epochs})` });
   if (c.nesterov && c.momentum === 0) ctx.addIssue({ code: 'custom', path: ['nesterov'], message: 'needs momentum > 0' });

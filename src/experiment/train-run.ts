@@ -116,8 +116,11 @@ export function finishedResult(out: string): Record<string, unknown> | null {
   return r.completed ? r : null;
 }
 
-/** Settings that change how fast a run goes, not what it computes: a run may resume with others. */
-const NOT_IDENTITY = new Set(['threads', 'device']);
+/**
+ * Settings that change how fast a run goes, not what it computes: a run may resume with others.
+ * `defaults` records which fields came from the default recipe: the same values given as flags are the same run.
+ */
+const NOT_IDENTITY = new Set(['threads', 'device', 'defaults']);
 
 /**
  * Writes <out>/run.json naming what runs there (kind, training config, method options), or checks
