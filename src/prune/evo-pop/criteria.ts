@@ -4,7 +4,8 @@
  * that each layer keeps at least one population (a layer with none would cut the network).
  *   mass:       m_i (the method).
  *   random:     a seeded uniform draw (control).
- *   l2:         ||W_i||_2 of the population's incoming weights (its row, or its filter) (control).
+ *   l2:         ||W_i||_2 of the population's incoming weights (its row, or its filter; for a head its
+ *               rows of q, k, v and its columns of the output projection) (control).
  *   activation: mean |h_i| = mean |m_i a_i| over calibration batches of the training split (control).
  */
 import { ArgumentError } from '../../core/errors.js';
@@ -15,21 +16,30 @@ import { tensor } from '../../tensor/creation.js';
 import { tidy } from '../../tensor/scope.js';
 import type { BatchLike } from '../../train/evaluate.js';
 import type { Criterion } from './config.js';
-import { populationLayers } from './population-layer.js';
+import { allPopulations, TokenPopulation } from './heads.js';
 
 /** Scores per layer path, each of the layer's size. */
 export type Scores = Map<string, Float64Array>;
 
 /** Mean |h| per population over the batches (disposes them). The model runs in eval mode. */
 export function meanActivations(model: Module, batches: Iterable<BatchLike>): Scores {
-  const layers = populationLayers(model);
+  const layers = allPopulations(model);
   const sums = new Map(layers.map(([n, l]) => [n, new Float64Array(l.size)]));
   let count = 0;
-  const removers = layers.map(([n, l]) => l.registerForwardHook((_m, _x, y) => {
-    const v = noGrad(() => y.abs().mean(y.ndim === 2 ? [0] : [0, 2, 3])).dataSync(); // [n], mean over batch and positions
-    const s = sums.get(n)!, b = y.shape[0];
+  const add = (n: string, v: number[], b: number) => {
+    const s = sums.get(n)!;
     for (let i = 0; i < v.length; i++) s[i] += v[i] * b;
-  }));
+  };
+  const removers = layers.map(([n, l]) => {
+    if (l instanceof TokenPopulation) {
+      // Heads' outputs are not the layer's output: the layer reports mean |m a| itself.
+      l.onActivation = (v, b) => add(n, v.dataSync(), b);
+      return () => { l.onActivation = null; };
+    }
+    return l.registerForwardHook((_m, _x, y) => {
+      add(n, noGrad(() => y.abs().mean(y.ndim === 2 ? [0] : [0, 2, 3])).dataSync(), y.shape[0]); // [n], mean over batch and positions
+    });
+  });
   const was = model.training;
   model.eval();
   try {
@@ -49,14 +59,14 @@ export function meanActivations(model: Module, batches: Iterable<BatchLike>): Sc
 }
 
 export function scorePopulations(model: Module, criterion: Criterion, o: { seed?: number; activations?: Scores } = {}): Scores {
-  const layers = populationLayers(model);
+  const layers = allPopulations(model);
   const out: Scores = new Map();
   const rng = new Rng(o.seed ?? 0);
   for (const [name, l] of layers) {
     let s: Float64Array;
     if (criterion === 'mass') s = Float64Array.from(l.mass.dataSync());
     else if (criterion === 'random') s = Float64Array.from({ length: l.size }, () => rng.random());
-    else if (criterion === 'l2') s = Float64Array.from(tidy(() => noGrad(() => l.unit.weight.flatten(1).norm(2, 1)).dataSync())); // read inside the scope, which frees the norms
+    else if (criterion === 'l2') s = Float64Array.from(tidy(() => noGrad(() => (l instanceof TokenPopulation ? l.incomingNorms() : l.unit.weight.flatten(1).norm(2, 1))).dataSync())); // read inside the scope, which frees the norms
     else if (criterion === 'activation') {
       const a = o.activations?.get(name);
       if (!a) throw new ArgumentError(`criterion 'activation' needs mean activations for layer '${name}' (meanActivations)`);
@@ -94,7 +104,7 @@ export function selectKeep(scores: Scores, fraction: number): Map<string, number
 
 /** Zero the masses of the removed populations in place: the masked model that physical removal must match. */
 export function maskRemoved(model: Module, keepIdx: Map<string, number[]>): void {
-  for (const [name, l] of populationLayers(model)) {
+  for (const [name, l] of allPopulations(model)) {
     const m = new Float32Array(l.size);
     for (const i of keepIdx.get(name) ?? []) m[i] = 1;
     tidy(() => noGrad(() => { l.mass.mul_(tensor(m, { dtype: l.mass.dtype, device: l.mass.device })); }));

@@ -8,7 +8,10 @@
  */
 import { ArgumentError, RegistryError } from '../../core/errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import type { PopulationLayer, Probe } from './population-layer.js';
+import type { Probe } from './population-layer.js';
+
+/** What a fitness reads of a population layer (PopulationLayer, HeadPopulation, NeuronPopulation). */
+export interface MeasuredLayer { readonly mass: Tensor; lastLeaf: Tensor | null; lastActMean: Tensor | null }
 
 export interface Fitness {
   name: string;
@@ -16,10 +19,10 @@ export interface Fitness {
   /** What the forward pass must record. */
   probe: Exclude<Probe, null>;
   /** Raw fitness of each population of a layer after backward, [n] (joins the current scope). */
-  measure(layer: PopulationLayer): Tensor;
+  measure(layer: MeasuredLayer): Tensor;
 }
 
-function leafGrad(layer: PopulationLayer, fitness: string): Tensor {
+function leafGrad(layer: MeasuredLayer, fitness: string): Tensor {
   const g = layer.lastLeaf?.grad ?? null;
   if (!g) throw new ArgumentError(`fitness '${fitness}': no gradient on the masses; the layer needs a training forward with probe 'grad' and a backward pass first`);
   return g.flatten(1); // [B, n] (convs: [B, C, 1, 1] -> [B, C])

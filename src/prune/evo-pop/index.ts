@@ -8,3 +8,4 @@ export { meanActivations, scorePopulations, selectKeep, maskRemoved, type Scores
 export { physicalPrune, savePruned, loadPruned, buildFromArchitecture, describe, build, type Architecture, type LayerSpec } from './physical.js';
 export { pruneStage, withValidation, type PruneRow, type PruneStageOptions, type StoredRow } from './prune-stage.js';
 export { massTable, controlTable, extinctTable, checks, checkTable, bestOnValidation, selectionTable, VAL_TIE, trajectoryRows, compactSvg, type Arm, type RunLike, type Check, type Selection } from './report.js';
+export { HeadPopulation, NeuronPopulation, TokenPopulation, allPopulations, populationModelFor, toTransformerPopulationModel, isTransformerPopulation, physicalPruneTransformer, saveTransformer, loadPrunedTransformer, buildTransformerFromArchitecture, POPULATION_KINDS, type AnyPopulation, type VitArchitecture, type PopulationKind, type TransformerUnits } from './heads.js';

@@ -10,6 +10,7 @@ import type { Module } from '../../nn/module.js';
 import { evaluate, type BatchLike } from '../../train/evaluate.js';
 import type { Criterion } from './config.js';
 import { meanActivations, scorePopulations, selectKeep, type Scores } from './criteria.js';
+import { isTransformerPopulation, physicalPruneTransformer, saveTransformer, type VitArchitecture } from './heads.js';
 import { physicalPrune, savePruned, type Architecture } from './physical.js';
 
 export interface PruneStageOptions {
@@ -47,7 +48,7 @@ export interface PruneRow {
   valLoss?: number;
   finetunedAccuracy?: number;
   finetunedValAccuracy?: number;
-  architecture: Architecture;
+  architecture: Architecture | VitArchitecture;
 }
 
 export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
@@ -62,7 +63,7 @@ export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
     const total = [...scores.values()].reduce((s, a) => s + a.length, 0);
     for (const fraction of o.fractions) {
       const keepIdx = selectKeep(scores, fraction);
-      const { model: plain, architecture } = physicalPrune(model, keepIdx);
+      const { model: plain, architecture } = isTransformerPopulation(model) ? physicalPruneTransformer(model, keepIdx) : physicalPrune(model, keepIdx);
       try {
         const ev = evaluate(plain, o.testBatches());
         const row: PruneRow = {
@@ -80,7 +81,11 @@ export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
           if (o.valBatches) row.finetunedValAccuracy = evaluate(plain, o.valBatches()).accuracy;
         }
         const dir = o.saveDir?.(criterion, fraction);
-        if (dir) savePruned(dir, plain, architecture, { criterion, fraction: String(fraction) });
+        if (dir) {
+          const meta = { criterion, fraction: String(fraction) };
+          if (architecture.format === 'topiary-vit/1') saveTransformer(dir, plain, architecture, meta);
+          else savePruned(dir, plain, architecture, meta);
+        }
         rows.push(row);
         o.onRow?.(row);
       } finally {

@@ -16,7 +16,7 @@ import { tidy } from '../../tensor/scope.js';
 import type { Callback, StepContext } from '../../train/loop.js';
 import { getDynamics, selectionStep, type Dynamics, type DynamicsParams, type Vec } from './dynamics.js';
 import { getFitness, type Fitness } from './fitness.js';
-import { populationLayers, type PopulationLayer } from './population-layer.js';
+import { allPopulations, type AnyPopulation } from './heads.js';
 
 export interface SelectionOptions extends DynamicsParams {
   dynamics: string;
@@ -41,7 +41,7 @@ export function normalizeFitness(ema: Vec, alive: ArrayLike<number>): Vec {
 }
 
 export class EvoPop {
-  readonly layers: [string, PopulationLayer][];
+  readonly layers: [string, AnyPopulation][];
   readonly dynamics: Dynamics;
   readonly fitness: Fitness;
   private ema = new Map<string, Vec>();
@@ -53,7 +53,7 @@ export class EvoPop {
 
   constructor(model: Module, readonly o: SelectionOptions) {
     if (!(o.eta > 0)) throw new ArgumentError(`EVO-POP: eta must be > 0, got ${o.eta}`);
-    this.layers = populationLayers(model);
+    this.layers = allPopulations(model);
     if (this.layers.length === 0) throw new ArgumentError('EVO-POP: the model has no population layer (wrap it with toPopulationModel)');
     this.dynamics = getDynamics(o.dynamics);
     this.fitness = getFitness(o.fitness);
