@@ -6,6 +6,8 @@ import { reproduceCommand } from './reproduce.js';
 import { pruneCommand } from './prune.js';
 import { searchCommand } from './search.js';
 import { evoCommand } from './evo.js';
+import { exportCommand } from './export.js';
+import { shrinkCommand } from './shrink.js';
 import { queueCommands } from './worker.js';
 import { loadPlugins } from '../api/extend.js';
 import { runCommand } from './common.js';
@@ -25,6 +27,8 @@ export function buildCli(): Command {
   program.addCommand(pruneCommand());
   program.addCommand(searchCommand());
   program.addCommand(evoCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(shrinkCommand());
   for (const c of queueCommands()) program.addCommand(c);
   return program;
 }
