@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import '../experiment/reproductions.js';
 import { getReproduction, reproductionNames } from '../experiment/reproduce.js';
+import { FsStore, distributedOf, parseQueueUrl, sweepReproduction } from '../queue/index.js';
 import { num, runCommand } from './common.js';
 
 export function reproduceCommand(): Command {
@@ -16,6 +17,9 @@ export function reproduceCommand(): Command {
     .option('--out <dir>', 'runs folder (default runs/reproduce/<name>)')
     .option('--doc <file>', 'markdown file to write (default docs/results/<name>.md)')
     .option('--workers <n>', 'hier-moea: evaluate candidates in this many worker threads (same results, faster)', num('workers'))
+    .option('--queue <url>', 'enqueue each run on this queue (redis://host:port/db) for `topiary worker`s instead of running it here')
+    .option('--store <dir>', 'with --queue: the shared folder where workers put model files and masks')
+    .option('--wait', 'with --queue: wait for every run, gather it, write the document (a later call without --wait gathers too)')
     .option('--verbose', 'show stacks on errors')
     .action(async (name: string, opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
@@ -25,14 +29,30 @@ export function reproduceCommand(): Command {
         if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new ConfigError(`--workers: must be a positive integer, got ${workers}`);
         const r = getReproduction(name);
         if (workers !== undefined && name !== 'hier-moea') throw new ConfigError(`--workers: only hier-moea evaluates in worker threads, not ${name}`);
-        await r.run({
+        const o = {
           seeds, budget: opts.budget as 'smoke' | 'reduced' | 'full', dataDir: opts.dataDir as string | undefined,
           out: (opts.out as string) ?? join('runs', 'reproduce', name),
           doc: (opts.doc as string) ?? join('docs', 'results', `${name}.md`),
           command: `topiary reproduce ${name} --seeds ${seeds} --budget ${opts.budget}` +
             (workers !== undefined ? ` --workers ${workers}` : '') + (opts.doc ? ` --doc ${opts.doc as string}` : ''),
           progress: true, workers,
+        };
+        if (opts.queue === undefined) {
+          if (opts.store !== undefined || opts.wait) throw new ConfigError(`--${opts.store !== undefined ? 'store' : 'wait'}: only with --queue`);
+          await r.run(o);
+          return;
+        }
+        // The runs and the document are the local ones: --queue, --store and --wait are not in the recorded command.
+        const queue = parseQueueUrl(String(opts.queue));
+        if (workers !== undefined) throw new ConfigError('--workers: not with --queue (the workers are `topiary worker` processes)');
+        distributedOf(r);
+        if (opts.store === undefined) throw new ConfigError('--store: give the shared folder where workers put model files and masks (the same on every machine)');
+        const s = await sweepReproduction(r, o, {
+          queue, store: new FsStore(String(opts.store)), wait: !!opts.wait, progress: true,
+          log: (l) => process.stderr.write(l + '\n'),
         });
+        process.stdout.write(s.wrote ? `${s.total} runs finished (${s.gathered} gathered now); wrote ${o.doc}\n`
+          : `${s.total - s.pending} of ${s.total} runs finished, ${s.pending} on the queue; gather them with the same command (add --wait to block)\n`);
       });
     })
     .addHelpText('after', () => `\nKnown: ${reproductionNames().join(', ')}`);

@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import { validate } from '../experiment/config.js';
 import { runHierMoea } from '../experiment/reproduce-hier-moea.js';
 import { SearchConfig } from '../prune/hier-moea/config.js';
+import { ConfigError } from '../core/errors.js';
+import { FsStore, parseQueueUrl, RemoteEvaluator } from '../queue/index.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
 
-const CLI_ONLY = ['stopAfterGenerations'];
+const CLI_ONLY = ['stopAfterGenerations', 'queue', 'store'];
 
 export function searchCommand(): Command {
   return new Command('search')
@@ -41,6 +43,8 @@ export function searchCommand(): Command {
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
     .option('--out <dir>', 'output folder (an interrupted search resumes from it)', 'runs/search')
     .option('--stop-after-generations <n>', 'stop after n generations of this invocation (resume later with the same --out)', num('stop-after-generations'))
+    .option('--queue <url>', 'evaluate each generation\'s candidates on `topiary worker`s reading this queue (redis://host:port/db; same results)')
+    .option('--store <dir>', 'with --queue: shared folder for the model and data the workers load (default: the queue\'s Redis)')
     .option('--json', 'print the result as JSON on stdout')
     .option('--verbose', 'show stacks on errors')
     .action(async (opts: Record<string, unknown>) => {
@@ -48,9 +52,14 @@ export function searchCommand(): Command {
         const raw = mergeConfig(opts, CLI_ONLY);
         if (opts.from !== undefined) raw.from = opts.from;
         const cfg = validate(SearchConfig, raw, 'search options');
+        if (opts.store !== undefined && opts.queue === undefined) throw new ConfigError('--store: only with --queue');
+        const queue = opts.queue !== undefined ? parseQueueUrl(String(opts.queue)) : undefined;
+        if (queue && cfg.workers > 1) throw new ConfigError('--workers: not with --queue (the workers are `topiary worker` processes)', [{ path: 'workers', message: 'not with --queue' }]);
+        const store = opts.store !== undefined ? new FsStore(String(opts.store)) : undefined;
         const log = (l: string) => process.stderr.write(l + '\n');
         const r = await runHierMoea(cfg, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, log,
-          stopAfterGenerations: opts.stopAfterGenerations as number | undefined });
+          stopAfterGenerations: opts.stopAfterGenerations as number | undefined,
+          remote: queue ? (setup) => RemoteEvaluator.start(setup, { queue, store, log }) : undefined });
         if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
         if (!r.completed) { process.stdout.write(`stopped after ${r.evaluations} evaluations; resume with the same --out ${opts.out}\n`); return; }
         const pct = (x: number) => (100 * x).toFixed(2);

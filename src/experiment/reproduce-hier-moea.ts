@@ -9,7 +9,7 @@ import { getNumThreads, manualSeed, setNumThreads } from '../core/runtime.js';
 import { DataLoader } from '../data/index.js';
 import { createModel } from '../models/registry.js';
 import { BatchNorm } from '../nn/layers.js';
-import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig } from '../prune/hier-moea/index.js';
+import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig, type BatchEvaluator, type EvalPoolOptions } from '../prune/hier-moea/index.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
 import { loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -27,7 +27,15 @@ export interface HierMoeaRunOptions {
   stopAfterGenerations?: number;
   log?: (line: string) => void;
   title?: string;
+  /**
+   * Scores each generation's candidates elsewhere (src/queue's remote workers), started once the
+   * model and the evaluation data are ready; in place of the worker threads of `cfg.workers`.
+   */
+  remote?: (setup: RemoteEvalSetup) => Promise<BatchEvaluator & { close(): Promise<void> }>;
 }
+
+/** What a remote evaluator gets: EvalPool's options without the thread counts. */
+export type RemoteEvalSetup = Omit<EvalPoolOptions, 'workers' | 'threads'>;
 
 /** Trains the dense network of `cfg.dense` into out/dense unless done; returns its model.safetensors. */
 export async function ensureDense(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<string> {
@@ -67,7 +75,7 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
   const modelConfig = { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init };
   const model = createModel(tc.model, modelConfig);
   let evaluator: MaskedEvaluator | null = null;
-  let pool: EvalPool | null = null;
+  let pool: (BatchEvaluator & { close(): Promise<void> }) | null = null;
   try {
     try {
       model.loadStateDict(tensors);
@@ -97,11 +105,14 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
     }
     const layout = new PrunableLayout(model);
     evaluator = new MaskedEvaluator(model, layout, { val, calib });
-    if (cfg.workers > 1) {
+    if (o.remote) {
+      pool = await o.remote({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout });
+    } else if (cfg.workers > 1) {
       // The main thread's libtorch threads are shared out among the workers (at least one each).
       const perWorker = Math.max(1, Math.floor((threads ?? getNumThreads()) / cfg.workers));
-      pool = await EvalPool.start({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
-      o.log?.(`evaluating candidates in ${pool.size} worker threads, ${perWorker} libtorch thread${perWorker > 1 ? 's' : ''} each`);
+      const threadPool = await EvalPool.start({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
+      pool = threadPool;
+      o.log?.(`evaluating candidates in ${threadPool.size} worker threads, ${perWorker} libtorch thread${perWorker > 1 ? 's' : ''} each`);
     }
     const res = await hierMoeaSearch(model, {
       evaluator, batchEvaluator: pool ?? undefined, trainBatches: (e) => data.trainLoader.epoch(e), batchesPerEpoch: data.trainLoader.length,

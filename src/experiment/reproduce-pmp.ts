@@ -11,8 +11,9 @@
  * that has results in its own section, marked as such.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { setNumThreads } from '../core/runtime.js';
 import { getMethod } from '../prune/methods/index.js';
@@ -108,6 +109,13 @@ async function runOne(o: ReproduceOptions, b: PmpBudget, e: Exp, seed: number, e
   const out = runDir(o, b, e, seed);
   const done = finishedResult(out);
   if (done) return done;
+  const from = e.method === 'magnitude' ? runDir(o, b, exps.find((x) => x.id === 'dense')!, seed) : undefined;
+  return runExp(b.name, e, seed, out, from, o);
+}
+
+/** One experiment and seed into `out` (`from`: the dense run folder magnitude pruning starts from). */
+async function runExp(budget: string, e: Pick<Exp, 'id' | 'method' | 'train' | 'prune'>, seed: number, out: string, from: string | undefined,
+  o: { dataDir?: string; progress: boolean }): Promise<Record<string, unknown>> {
   const train = validate(TrainConfig, { ...e.train, seed }, `${e.id} training`);
   const t0 = performance.now();
   let r: Record<string, unknown>;
@@ -117,23 +125,22 @@ async function runOne(o: ReproduceOptions, b: PmpBudget, e: Exp, seed: number, e
     run.data.dispose();
     r = run.result;
   } else {
-    const from = e.method === 'magnitude' ? runDir(o, b, exps.find((x) => x.id === 'dense')!, seed) : undefined;
     const prune = validatePruneOptions({ ...e.prune, ...(from ? { from } : {}) }, train, `${e.id} prune options`);
     r = await runPrune({ train, prune, run: { out, dataDir: o.dataDir, progress: o.progress } }, env);
   }
-  process.stderr.write(`pmp/${b.name} ${e.id} seed ${seed}: test ${(100 * (r.testAccuracy as number)).toFixed(2)}% ` +
+  process.stderr.write(`pmp/${budget} ${e.id} seed ${seed}: test ${(100 * (r.testAccuracy as number)).toFixed(2)}% ` +
     `sparsity ${(100 * ((r.achievedSparsity as number) ?? 0)).toFixed(2)}% (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   return r;
 }
 
-/** Run every experiment of a budget for seeds 0..n-1 (finished runs are read back), then write the document. */
-export async function reproducePmp(o: ReproduceOptions, b: PmpBudget): Promise<void> {
+/**
+ * The checks and the meta file of a reproduction, then its runs in order (seed by seed). The
+ * metadata goes first, so that an interrupted reproduction still documents what finished.
+ * TOPIARY_PMP_ONLY=pmp_789,pmp_98 runs some experiments only (to spread a budget over sessions).
+ */
+function preparePmp(o: ReproduceOptions, b: PmpBudget): { exps: Exp[]; runs: { e: Exp; seed: number }[] } {
   const exps = pmpExperiments(b);
   for (const e of exps) if (e.method !== 'dense') getMethod(e.method);
-  // One libtorch thread unless told otherwise: the numbers are recorded as single-thread CPU runs.
-  setNumThreads(Number(process.env.TOPIARY_THREADS ?? 1));
-  // The metadata goes first, so that an interrupted reproduction still documents what finished.
-  // TOPIARY_PMP_ONLY=pmp_789,pmp_98 runs some experiments only (to spread a budget over sessions).
   const only = process.env.TOPIARY_PMP_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = only?.filter((id) => !exps.some((e) => e.id === id)) ?? [];
   if (unknown.length) throw new ConfigError(`TOPIARY_PMP_ONLY: unknown experiment ${unknown.join(', ')} (known: ${exps.map((e) => e.id).join(', ')})`);
@@ -144,10 +151,40 @@ export async function reproducePmp(o: ReproduceOptions, b: PmpBudget): Promise<v
   const prev = existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8')) as Meta) : null;
   const commands = [...(prev?.commands ?? (prev?.command ? [prev.command] : [])).filter((c) => c !== command), command];
   writeFileSync(meta, JSON.stringify({ commands, seeds: Math.max(o.seeds, prev?.seeds ?? 0), date: new Date().toISOString().slice(0, 10) }, null, 2));
+  const runs: { e: Exp; seed: number }[] = [];
   for (let seed = 0; seed < o.seeds; seed++) {
-    for (const e of exps) if (!only || only.includes(e.id)) await runOne(o, b, e, seed, exps);
+    for (const e of exps) if (!only || only.includes(e.id)) runs.push({ e, seed });
   }
+  return { exps, runs };
+}
+
+/** One libtorch thread unless told otherwise: the numbers are recorded as single-thread CPU runs. */
+const pmpThreads = () => Number(process.env.TOPIARY_THREADS ?? 1);
+
+/** Run every experiment of a budget for seeds 0..n-1 (finished runs are read back), then write the document. */
+export async function reproducePmp(o: ReproduceOptions, b: PmpBudget): Promise<void> {
+  const { exps, runs } = preparePmp(o, b);
+  setNumThreads(pmpThreads());
+  for (const { e, seed } of runs) await runOne(o, b, e, seed, exps);
   writePmpDoc(o);
+}
+
+/** A PMP run as a queue job carries this (checked again by TrainConfig and the prune schemas when it runs). */
+const PmpRunSpec = z.object({
+  budget: z.enum(['smoke', 'reduced', 'full']),
+  id: z.string().min(1),
+  method: z.string().min(1),
+  seed: z.number().int().min(0),
+  train: z.record(z.string(), z.unknown()),
+  prune: z.record(z.string(), z.unknown()).nullable(),
+  /** The dense run's folder, relative to the runs root (magnitude pruning). */
+  from: z.string().min(1).optional(),
+  threads: z.number().int().positive(),
+}).strict();
+
+function pmpBudgetOf(o: ReproduceOptions): PmpBudget {
+  const override = process.env.TOPIARY_PMP_BUDGET;
+  return override === 'reduced' || override === 'smoke' || override === 'full' ? PMP_BUDGETS[override] : PMP_BUDGETS[o.budget];
 }
 
 interface Meta { commands?: string[]; command?: string; seeds: number; date: string }
@@ -223,9 +260,25 @@ function readHead(doc: string): string {
 registerReproduction({
   name: 'pmp',
   description: 'PMP (LeNet-300-100 at 78.9% and 98%) and the MNIST baselines: SNIP, GraSP, magnitude, random, GMP, LTH',
-  run: (o) => {
-    const override = process.env.TOPIARY_PMP_BUDGET;
-    const b = override === 'reduced' || override === 'smoke' || override === 'full' ? PMP_BUDGETS[override] : PMP_BUDGETS[o.budget];
-    return reproducePmp(o, b);
+  run: (o) => reproducePmp(o, pmpBudgetOf(o)),
+  distributed: {
+    plan: (o) => {
+      const b = pmpBudgetOf(o);
+      const { exps, runs } = preparePmp(o, b);
+      const dense = exps.find((x) => x.id === 'dense')!;
+      return runs.map(({ e, seed }) => {
+        const from = e.method === 'magnitude' ? relative(o.out, runDir(o, b, dense, seed)) : undefined;
+        return {
+          dir: relative(o.out, runDir(o, b, e, seed)), name: `pmp/${b.name} ${e.id} seed ${seed}`, needs: from ? [from] : [],
+          spec: { budget: b.name, id: e.id, method: e.method, seed, train: e.train, prune: e.prune ?? null, ...(from ? { from } : {}), threads: pmpThreads() },
+        };
+      });
+    },
+    runOne: async (raw, root, dir, o) => {
+      const s = validate(PmpRunSpec, raw, 'pmp run');
+      setNumThreads(s.threads);
+      await runExp(s.budget, { id: s.id, method: s.method, train: s.train, prune: s.prune ?? undefined }, s.seed, join(root, dir), s.from ? join(root, s.from) : undefined, o);
+    },
+    writeDoc: (o) => writePmpDoc(o),
   },
 });

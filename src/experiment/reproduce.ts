@@ -26,6 +26,32 @@ export interface Reproduction {
   name: string;
   description: string;
   run(o: ReproduceOptions): Promise<void>;
+  /** The same runs as units of work for other machines (`--queue`, src/queue); absent: local only. */
+  distributed?: DistributedReproduction;
+}
+
+/**
+ * One run of a reproduction (a method, model, sparsity and seed) as a unit of work: plain JSON that
+ * another machine turns back into the run. A finished run is a folder whose result.json says completed.
+ */
+export interface RunSpec {
+  /** The run's folder relative to ReproduceOptions.out (its result.json lands there). */
+  dir: string;
+  /** A readable name, e.g. 'pmp/smoke dense seed 0'. */
+  name: string;
+  /** Everything the run needs besides the data; the worker checks it with the reproduction's schemas. */
+  spec: Record<string, unknown>;
+  /** Other runs' `dir` whose files this run reads (a dense model to prune): they must finish first. */
+  needs: string[];
+}
+
+export interface DistributedReproduction {
+  /** The runs in the local order, after the checks and bookkeeping (meta files) a local run does first. */
+  plan(o: ReproduceOptions): RunSpec[];
+  /** One run into root/dir, its needs already under root; throws ConfigError on a bad spec. */
+  runOne(spec: Record<string, unknown>, root: string, dir: string, o: { dataDir?: string; progress: boolean }): Promise<void>;
+  /** The document, from the finished runs under o.out (the local run's last step). */
+  writeDoc(o: ReproduceOptions): void;
 }
 
 const REGISTRY = new Map<string, Reproduction>();
