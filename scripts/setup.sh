@@ -9,6 +9,7 @@ if ! ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas*.so* >/dev/null 2
 [ -f /usr/include/eigen3/Eigen/Sparse ] || need_apt+=(libeigen3-dev)
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
+command -v redis-server >/dev/null || need_apt+=(redis-server)  # the queue tests start their own
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "topiary setup: installing ${need_apt[*]} (apt-get)" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
