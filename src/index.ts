@@ -28,6 +28,12 @@ export type { Architecture } from './prune/evo-pop/physical.js';
 export type { LayerMasks } from './prune/hier-moea/layout.js';
 export type { StepContext, EpochRecord } from './train/loop.js';
 export type { BatchLike } from './train/evaluate.js';
+// The traced graph, its interpreter and ONNX export (docs/design.md, "Graph and ONNX").
+export { trace, TraceError, type TraceOptions } from './graph/trace.js';
+export { Graph, type Node as GraphNode, type Value as GraphValue, type Dim, type OpName } from './graph/ir.js';
+export { GraphModule, runGraph, saveGraphModule, loadGraphModule } from './graph/run.js';
+export { graphStats, type GraphStats } from './graph/flops.js';
+export { exportOnnx, encodeOnnx, OnnxExportError, type OnnxOptions, type ExportResult } from './graph/onnx-export.js';
 export * as evo from './evo/index.js';
 export { TrainConfig, validate } from './experiment/config.js';
 export { runTraining } from './experiment/train-run.js';
