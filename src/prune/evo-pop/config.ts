@@ -12,6 +12,10 @@ const registered = (kind: string, table: () => Record<string, unknown>, extra: s
   if (!extra.includes(v) && !Object.hasOwn(table(), v)) ctx.addIssue({ code: 'custom', message: `unknown ${kind} '${v}' (known: ${[...Object.keys(table()), ...extra].join(', ')})` });
 });
 
+/** Kinds of populations: attention heads, neurons (Linear units, MLP neurons of a block), filters (Conv2d). */
+export const POPULATION_KINDS = ['heads', 'neurons', 'filters'] as const;
+export type PopulationKind = (typeof POPULATION_KINDS)[number];
+
 /** Removal criteria after training: 'mass' is the method; the others are controls. */
 export const CRITERIA = ['mass', 'random', 'l2', 'activation'] as const;
 export type Criterion = (typeof CRITERIA)[number];
@@ -41,6 +45,11 @@ export const EvoConfig = z.object({
   finetuneLrScale: z.number().positive().default(0.1),
   /** Examples of the training split used to measure mean activations for the 'activation' control. */
   calibrationExamples: z.number().int().positive().default(2048),
+  /**
+   * Which units are populations: heads and neurons of a transformer (vit_tiny), neurons and filters
+   * of a Sequential network. Unset: every kind the model has.
+   */
+  populations: z.array(z.enum(POPULATION_KINDS)).min(1).optional(),
 }).strict();
 export type EvoConfig = z.infer<typeof EvoConfig>;
 

@@ -31,6 +31,7 @@ import { ones, tensor } from '../../tensor/creation.js';
 import { loadSafetensors, saveSafetensors } from '../../tensor/safetensors.js';
 import { tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { POPULATION_KINDS, type PopulationKind } from './config.js';
 import { PopulationLayer, toPopulationModel, type Probe } from './population-layer.js';
 
 /** Populations over tokens: heads of an attention layer, or neurons of a block's MLP. */
@@ -128,8 +129,7 @@ export function toTransformerPopulationModel(model: VisionTransformer, units: Tr
   return model;
 }
 
-export const POPULATION_KINDS = ['heads', 'neurons', 'filters'] as const;
-export type PopulationKind = (typeof POPULATION_KINDS)[number];
+export { POPULATION_KINDS, type PopulationKind };
 
 /**
  * The population model EVO-POP trains, for any supported model: a Sequential network's neurons and
