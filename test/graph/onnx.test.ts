@@ -26,6 +26,11 @@ import { encodeOnnx, exportOnnx, OnnxExportError } from '../../src/graph/onnx-ex
 import { ModelProtoSchema, type ValueInfoProto } from '../../src/graph/proto/onnx_pb.js';
 import { GraphModule } from '../../src/graph/run.js';
 import { TraceError } from '../../src/graph/trace.js';
+import { shrink } from '../../src/graph/shrink.js';
+import { PruneTarget } from '../../src/prune/target.js';
+import { random } from '../../src/prune/criteria.js';
+import { pruneTo } from '../../src/prune/step.js';
+import { dispose } from '../../src/tensor/index.js';
 import { dataRoot } from '../nn/util.js';
 
 const MNIST = [1, 28, 28], CIFAR = [3, 32, 32];
@@ -128,6 +133,27 @@ test('masked and GraphModule models export and run the same', async () => {
   const gm = GraphModule.fromModule(m, MNIST).eval();
   assert.ok((await compare(gm, encodeOnnx(gm, { inputShape: MNIST }), MNIST)) <= 1e-4);
 });
+
+for (const [name, shape] of [['resnet20', CIFAR], ['resnet18', [3, 16, 16]], ['vgg_like', CIFAR]] as const) {
+  test(`shrunk ${name} (half its channel groups removed): onnxruntime gives the masked model's outputs`, async (t) => {
+    manualSeed(7);
+    const m = createModel(name, { inputShape: [...shape], numClasses: 10 });
+    calibrate(m, [...shape]);
+    const target = new PruneTarget(m, { granularity: 'structured', inputShape: [...shape] });
+    const scores = random.score({ model: m, target }, {});
+    pruneTo(target, scores, { sparsity: 0.5, scope: 'layer', groupReduce: 'first' });
+    dispose([...scores.values()]);
+    target.apply();
+    m.eval();
+    const small = shrink(m, target.masks, { inputShape: [...shape] }).eval();
+    const count = (x: Module) => x.namedParameters().reduce((s, [, p]) => s + p.numel, 0);
+    assert.ok(count(small) < 0.6 * count(m), `${count(small)} of ${count(m)} parameters`);
+    const diff = await compare(m, encodeOnnx(small, { inputShape: [...shape] }), [...shape]);
+    t.diagnostic(`${count(small)} of ${count(m)} parameters, max abs diff ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-4, `max abs diff ${diff}`);
+    small.dispose(); target.dispose(); m.dispose();
+  });
+}
 
 test('a trained MNIST model: test accuracy in onnxruntime equals topiary\'s', { skip: !existsSync(join(dataRoot, 'mnist')) && 'no MNIST' }, async (t) => {
   manualSeed(5);
