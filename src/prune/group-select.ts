@@ -7,7 +7,8 @@
  * - 'sum': the total (SNIP and GraSP saliencies: the first-order effect of removing the group);
  * - 'first': the score of the group's first weight (random: one uniform draw per group).
  * Groups are kept best first until their weight count comes closest to the keep target: globally,
- * or per family (the groups made by the same producer layers: per-layer scope).
+ * or per family (the groups made by the same producer layers: per-layer scope). Each family keeps
+ * at least its best group, so that no layer loses every channel.
  */
 import { ArgumentError } from '../core/errors.js';
 import { ones, tensor } from '../tensor/creation.js';
@@ -57,6 +58,15 @@ export function selectGroups(target: PruneTarget, scores: ReadonlyMap<string, Te
     const fams = new Map<string, Cand[]>();
     for (const c of cands) { const f = fams.get(c.family) ?? []; f.push(c); fams.set(c.family, f); }
     for (const f of fams.values()) keptWeights += pick(f, Math.round((1 - keep.sparsity) * f.reduce((a, c) => a + c.size, 0)), kept);
+  }
+  // Every family keeps its best group, so no layer loses all its channels (the model must still run).
+  const fams = new Map<string, Cand[]>();
+  for (const c of cands) if (c.score !== -Infinity) { const f = fams.get(c.family) ?? []; f.push(c); fams.set(c.family, f); }
+  for (const f of fams.values()) {
+    if (f.some((c) => kept.has(c.id))) continue;
+    const best = f.reduce((a, c) => (c.score > a.score ? c : a));
+    kept.add(best.id);
+    keptWeights += best.live;
   }
   const threshold = Math.min(...cands.filter((c) => kept.has(c.id)).map((c) => c.score), Infinity);
   return { masks: groupMasks(target, kept), kept: keptWeights, threshold, thresholds: {} };

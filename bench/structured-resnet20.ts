@@ -1,0 +1,136 @@
+/**
+ * Structured pruning that really removes channels: ResNet-20 on MNIST, half of every layer's
+ * channels removed by group magnitude (per-layer scope: 50% of each channel family, coupled
+ * channels together), fine-tuned, shrunk; parameters, MACs and median latency at batch 1 and 128
+ * against the dense model, in topiary and in onnxruntime-node, dense and shrunk runs alternating.
+ *
+ *   node --import tsx bench/structured-resnet20.ts [--data-dir DIR] [--subset 6000] [--epochs 2] [--reps 7] [--out runs/bench-structured]
+ *
+ * Both runs go through the real pipeline (runTraining, then `prune --method magnitude --granularity
+ * structured`, which writes model.shrunk.*); finished stages are reused. Latency: one thread
+ * (setNumThreads(1), OPENBLAS/OMP_NUM_THREADS=1 set before the addon loads, onnxruntime's
+ * intra/inter-op threads 1), eval mode, no autograd, random inputs.
+ */
+process.env.OMP_NUM_THREADS = '1';
+process.env.OPENBLAS_NUM_THREADS = '1';
+process.env.MKL_NUM_THREADS = '1';
+const { join } = await import('node:path');
+const { existsSync } = await import('node:fs');
+const ort = await import('onnxruntime-node');
+const { manualSeed, setNumThreads } = await import('../src/core/runtime.js');
+const { validate, TrainConfig } = await import('../src/experiment/config.js');
+const { runTraining } = await import('../src/experiment/train-run.js');
+const { pruneConfigFrom, pruneEnv } = await import('../src/cli/prune.js');
+const { runPrune } = await import('../src/prune/options.js');
+const { createModel } = await import('../src/models/registry.js');
+const { loadWeights } = await import('../src/prune/methods/stage.js');
+const { loadGraphModule, GraphModule } = await import('../src/graph/run.js');
+const { graphStats } = await import('../src/graph/flops.js');
+const { trace } = await import('../src/graph/trace.js');
+const { encodeOnnx } = await import('../src/graph/onnx-export.js');
+const { noGrad } = await import('../src/tensor/autograd.js');
+const { randn } = await import('../src/tensor/creation.js');
+const { tidy } = await import('../src/tensor/scope.js');
+type Module = import('../src/nn/module.js').Module;
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const dataDir = arg('data-dir', process.env.TOPIARY_DATA ?? '/work/shared/datasets');
+const subset = Number(arg('subset', '6000'));
+const epochs = Number(arg('epochs', '2'));
+const reps = Number(arg('reps', '7'));
+const out = arg('out', 'runs/bench-structured');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const train = { model: 'resnet20', dataset: 'mnist', epochs, batchSize: 128, lr: 0.1, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', subset, valFraction: 0.1, threads: 2, seed: 0 };
+const t0 = performance.now();
+const denseDir = join(out, 'dense'), prunedDir = join(out, 'structured');
+if (!existsSync(join(denseDir, 'model.safetensors'))) {
+  manualSeed(0);
+  const r = await runTraining(validate(TrainConfig, train, 'bench'), { out: denseDir, dataDir, progress: false });
+  r.model.dispose(); r.data.dispose();
+}
+if (!existsSync(join(prunedDir, 'model.shrunk.graph.json'))) {
+  const { train: tc, prune } = pruneConfigFrom({ ...train, method: 'magnitude', from: denseDir, sparsity: 0.5, scope: 'layer', granularity: 'structured' });
+  await runPrune({ train: tc, prune, run: { out: prunedDir, dataDir, progress: false } }, pruneEnv);
+}
+const trainSeconds = (performance.now() - t0) / 1000;
+const { readFileSync } = await import('node:fs');
+const denseRes = JSON.parse(readFileSync(join(denseDir, 'result.json'), 'utf8'));
+const prunedRes = JSON.parse(readFileSync(join(prunedDir, 'result.json'), 'utf8'));
+
+setNumThreads(1);
+const shape = [1, 28, 28];
+const dense = createModel('resnet20', { inputShape: shape, numClasses: 10 });
+loadWeights(dense, join(denseDir, 'model.safetensors'));
+const denseGraph = GraphModule.fromModule(dense, shape);
+const shrunk = loadGraphModule(join(prunedDir, 'model.shrunk'));
+for (const m of [dense, denseGraph, shrunk]) m.eval();
+const gd = trace(dense, { inputShape: shape });
+const sd = graphStats(gd), ss = graphStats(shrunk.graph);
+gd.dispose();
+
+function timeTopiary(m: Module, batch: number, calls: number): number {
+  const x = randn([batch, ...shape]);
+  const once = () => tidy(() => noGrad(() => { m.call(x); }));
+  for (let i = 0; i < 3; i++) once();
+  const ts: number[] = [];
+  for (let i = 0; i < calls; i++) { const t = performance.now(); once(); ts.push(performance.now() - t); }
+  x.dispose();
+  return median(ts);
+}
+async function session(m: Module) {
+  return ort.InferenceSession.create(encodeOnnx(m, { inputShape: shape, opset: 17 }), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+}
+const sessions = { dense: await session(dense), shrunk: await session(shrunk) };
+async function timeOrt(s: Awaited<ReturnType<typeof session>>, batch: number, calls: number): Promise<number> {
+  const n = batch * shape.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from({ length: n }, () => Math.random());
+  const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', data, [batch, ...shape]) };
+  for (let i = 0; i < 3; i++) await s.run(feeds);
+  const ts: number[] = [];
+  for (let i = 0; i < calls; i++) { const t = performance.now(); await s.run(feeds); ts.push(performance.now() - t); }
+  return median(ts);
+}
+
+type Key = 'dense' | 'denseGraph' | 'shrunk' | 'ortDense' | 'ortShrunk';
+const lat: Record<string, Record<Key, number[]>> = {};
+for (const batch of [1, 128]) {
+  const calls = batch === 1 ? 60 : 6;
+  const l: Record<Key, number[]> = (lat[batch] = { dense: [], denseGraph: [], shrunk: [], ortDense: [], ortShrunk: [] });
+  for (let r = 0; r < reps; r++) {
+    // Alternate dense and shrunk (and swap which goes first every repetition), so both see the same load.
+    const order: Key[] = r % 2 === 0 ? ['dense', 'shrunk', 'denseGraph', 'ortDense', 'ortShrunk'] : ['ortShrunk', 'ortDense', 'shrunk', 'denseGraph', 'dense'];
+    for (const k of order) {
+      if (k === 'dense') l.dense.push(timeTopiary(dense, batch, calls));
+      else if (k === 'denseGraph') l.denseGraph.push(timeTopiary(denseGraph, batch, calls));
+      else if (k === 'shrunk') l.shrunk.push(timeTopiary(shrunk, batch, calls));
+      else if (k === 'ortDense') l.ortDense.push(await timeOrt(sessions.dense, batch, calls));
+      else l.ortShrunk.push(await timeOrt(sessions.shrunk, batch, calls));
+    }
+  }
+}
+const med = (b: number, k: Key) => median(lat[b][k]);
+const macCut = sd.macs / ss.macs;
+const ms = (x: number) => (x < 10 ? x.toFixed(3) : x.toFixed(1));
+const rows = [
+  `| parameters | ${sd.params.toLocaleString('en-US')} | ${ss.params.toLocaleString('en-US')} | ${(sd.params / ss.params).toFixed(2)}x fewer | |`,
+  `| MACs per image | ${sd.macs.toLocaleString('en-US')} | ${ss.macs.toLocaleString('en-US')} | ${macCut.toFixed(2)}x fewer | |`,
+];
+for (const b of [1, 128]) {
+  for (const [label, dk, sk] of [['topiary', 'dense', 'shrunk'], ['topiary (dense as a GraphModule)', 'denseGraph', 'shrunk'], ['onnxruntime-node', 'ortDense', 'ortShrunk']] as [string, Key, Key][]) {
+    const sp = med(b, dk) / med(b, sk);
+    rows.push(`| latency, batch ${b}, ${label} | ${ms(med(b, dk))} ms | ${ms(med(b, sk))} ms | ${sp.toFixed(2)}x faster | ${(sp / macCut).toFixed(2)} |`);
+  }
+}
+const summary = {
+  subset, epochs, trainSeconds: +trainSeconds.toFixed(1),
+  denseTestAccuracy: denseRes.testAccuracy, shrunkTestAccuracy: prunedRes.testAccuracy, shrunk: prunedRes.shrunk,
+  latencyMs: Object.fromEntries(Object.entries(lat).map(([b, l]) => [b, Object.fromEntries(Object.entries(l).map(([k, v]) => [k, +median(v).toFixed(3)]))])),
+};
+console.log(JSON.stringify(summary, null, 2));
+console.log(`\n| what | dense | shrunk (50% of channels) | ratio | speed-up / MAC cut (target >= 0.8) |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}`);
+console.log(`\ntest accuracy (MNIST, 10,000 images): dense ${(100 * denseRes.testAccuracy).toFixed(2)}%, pruned + fine-tuned ${(100 * prunedRes.testAccuracy).toFixed(2)}%`);
+await sessions.dense.release(); await sessions.shrunk.release();
