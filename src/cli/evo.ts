@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import { TrainConfig, validate } from '../experiment/config.js';
 import { EVO_MLP_RECIPE, runEvoPop } from '../experiment/reproduce-evo-pop.js';
+import { writeRunPage } from '../experiment/run-report.js';
 import { createModel } from '../models/registry.js';
 import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES, toPopulationModel } from '../prune/evo-pop/index.js';
 import { markdownTable } from '../report/table.js';
@@ -51,6 +52,7 @@ export function evoCommand(): Command {
       checkScalable(c);
       const out = String(opts.out);
       const s = await runEvoPop(c, e, { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json });
+      writeRunPage(out);
       if (opts.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
       const crits = [...new Set(s.rows.map((r) => r.criterion))];
       const table = markdownTable(['removal rule', ...e.pruneAt.map((f) => `−${(100 * f).toFixed(0)}%`)],

@@ -6,6 +6,7 @@ import { reproduceCommand } from './reproduce.js';
 import { pruneCommand } from './prune.js';
 import { searchCommand } from './search.js';
 import { evoCommand } from './evo.js';
+import { reportCommand } from './report.js';
 import { exportCommand } from './export.js';
 import { shrinkCommand } from './shrink.js';
 import { queueCommands } from './worker.js';
@@ -27,6 +28,7 @@ export function buildCli(): Command {
   program.addCommand(pruneCommand());
   program.addCommand(searchCommand());
   program.addCommand(evoCommand());
+  program.addCommand(reportCommand());
   program.addCommand(exportCommand());
   program.addCommand(shrinkCommand());
   for (const c of queueCommands()) program.addCommand(c);

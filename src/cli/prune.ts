@@ -6,6 +6,7 @@ import { setupData } from '../experiment/data-setup.js';
 import { versions } from '../experiment/env.js';
 import { configHash } from '../experiment/hash.js';
 import { runTraining } from '../experiment/train-run.js';
+import { writeRunPage } from '../experiment/run-report.js';
 import { withDefaults } from '../experiment/defaults.js';
 import { METHOD_NAMES } from '../prune/methods/index.js';
 import type { PruneEnv, PruneOptions } from '../prune/methods/types.js';
@@ -71,6 +72,7 @@ export function pruneCommand(): Command {
         const { train, prune } = pruneConfigFrom(opts, given);
         const out = given('out') ? String(opts.out) : join('runs', 'prune', `${prune.method}_${configHash({ train, prune })}`, `seed_${train.seed}`);
         const r = await runPrune({ train, prune, run: { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined } }, pruneEnv);
+        writeRunPage(out);
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         else if (r.completed) {
           const pct = (x: unknown) => `${(100 * (x as number)).toFixed(2)}%`;

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { validate } from '../experiment/config.js';
 import { runHierMoea } from '../experiment/reproduce-hier-moea.js';
+import { writeRunPage } from '../experiment/run-report.js';
 import { SearchConfig } from '../prune/hier-moea/config.js';
 import { ConfigError } from '../core/errors.js';
 import { FsStore, parseQueueUrl, RemoteEvaluator } from '../queue/index.js';
@@ -60,6 +61,7 @@ export function searchCommand(): Command {
         const r = await runHierMoea(cfg, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, log,
           stopAfterGenerations: opts.stopAfterGenerations as number | undefined,
           remote: queue ? (setup) => RemoteEvaluator.start(setup, { queue, store, log }) : undefined });
+        writeRunPage(String(opts.out));
         if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
         if (!r.completed) { process.stdout.write(`stopped after ${r.evaluations} evaluations; resume with the same --out ${opts.out}\n`); return; }
         const pct = (x: number) => (100 * x).toFixed(2);

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { TrainConfig, validate } from '../experiment/config.js';
 import { runTraining } from '../experiment/train-run.js';
+import { writeRunPage } from '../experiment/run-report.js';
 import { withDefaults } from '../experiment/defaults.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
 
@@ -45,6 +46,7 @@ export function trainCommand(): Command {
       await runCommand(!!opts.verbose, async () => {
         const c = validate(TrainConfig, withDefaults(mergeConfig(opts)), 'training options');
         const run = await runTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined });
+        writeRunPage(String(opts.out));
         const r = run.result;
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         else if (r.completed) {
