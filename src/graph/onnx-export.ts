@@ -104,8 +104,11 @@ class Emitter {
   }
   rename(v: Value, n: string): void { this.names.set(v, n); }
   fresh(base: string): string { return `${base}_${this.k++}`; }
-  node(op: string, inputs: string[], outputs: string[], attrs: AttributeProto[] = [], name?: string): void {
-    this.nodes.push(create(NodeProtoSchema, { opType: op, input: inputs, output: outputs, attribute: attrs, name: name ?? this.fresh(op) }));
+  /** Module path of the graph node being emitted: ONNX node names read `layers.0.conv1/Conv_12`. */
+  module = '';
+  node(op: string, inputs: string[], outputs: string[], attrs: AttributeProto[] = []): void {
+    const name = `${this.module || 'root'}/${this.fresh(op)}`;
+    this.nodes.push(create(NodeProtoSchema, { opType: op, input: inputs, output: outputs, attribute: attrs, name }));
   }
   ints(base: string, v: number[], scalar = false): string {
     const n = this.fresh(base);
@@ -305,7 +308,10 @@ export function graphToOnnx(g: Graph, state: Record<string, Tensor>, o: { opset?
   const input = g.inputs[0], output = g.outputs[0];
   if (output === input) throw new OnnxExportError('ONNX export: the model returns its input unchanged');
   e.rename(output, 'output');
-  for (const n of g.nodes) emitNode(e, n, n.module ? `module '${n.module}'` : 'the root module');
+  for (const n of g.nodes) {
+    e.module = n.module;
+    emitNode(e, n, n.module ? `module '${n.module}'` : 'the root module');
+  }
   const inits: TensorProto[] = [];
   for (const v of g.values) {
     if (v.users.length === 0) continue;

@@ -16,7 +16,7 @@ import { loadSafetensors, saveSafetensors } from '../tensor/safetensors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { cat, stack } from '../tensor/creation.js';
 import { graphFromJSON, type Attrs, type Graph, type GraphJSON, type Node, type OpName } from './ir.js';
-import { trace } from './trace.js';
+import { inModule, trace, tracing } from './trace.js';
 
 type Pair = [number, number];
 type Ins = (Tensor | null)[];
@@ -112,11 +112,12 @@ export function runGraph(g: Graph, state: Record<string, Tensor>, inputs: Tensor
   for (const n of g.nodes) for (const i of n.inputs) if (i) lastUse[i.id] = n.id;
   const keepIds = new Set(g.outputs.map((v) => v.id));
   const ctx: Ctx = { training: opts.training ?? false, batch: inputs[0]?.shape[0] ?? 1 };
+  const traced = tracing();
   for (const n of g.nodes) {
     const ins = n.inputs.map((v) => (v === null ? null : env[v.id]!));
     let y: Tensor;
     try {
-      y = RUN[n.op](ins, n.attrs, ctx);
+      y = traced ? inModule(n.module, () => RUN[n.op](ins, n.attrs, ctx)) : RUN[n.op](ins, n.attrs, ctx);
     } catch (e) {
       throw new ArgumentError(`graph: node ${n.id} (${n.op}${n.module ? ` at module '${n.module}'` : ''}) failed: ${(e as Error).message}`, { cause: e });
     }

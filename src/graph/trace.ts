@@ -217,6 +217,20 @@ class Tracer implements OpRecorder {
 
 let active: Tracer | null = null;
 
+/**
+ * Run `fn` as the forward of the module at dot path `path`, for the active trace's module paths
+ * (the interpreter calls it per node, so re-tracing a GraphModule keeps each node's module).
+ * Without a trace it only calls `fn`.
+ */
+export function inModule<T>(path: string, fn: () => T): T {
+  const tr = active;
+  if (tr === null) return fn();
+  tr.path.push(path);
+  try { return fn(); } finally { tr.path.pop(); }
+}
+/** Whether a trace is running. */
+export const tracing = (): boolean => active !== null;
+
 function install(t: Tracer): () => void {
   const proto = Tensor.prototype as unknown as Record<string, unknown>;
   const saved: [string, unknown][] = [];
