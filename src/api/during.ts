@@ -99,6 +99,7 @@ function compose(name: string, model: Module, target: PruneTarget, cbs: Callback
   };
 }
 
+/** Options of `pmp`: the final sparsity, the phase, and which weights. */
 export interface PmpOptions extends TargetOptions {
   /** Final sparsity s_f, in [0, 1). */
   sparsity: number;
@@ -142,6 +143,7 @@ export function pmp(model: Module, o: PmpOptions): PruningCallback {
   return compose('pmp', model, target, [target.callback(), pmpCallback(target, { final, phase: o.phase, scope, sparsityAt })], updates, 'pmp');
 }
 
+/** gmp's schedule fields, checked with defaults (the CLI's gmp options, plus the steps per epoch). */
 export const GmpOptionsSchema = z.object({
   sparsity: z.number().min(0).lt(1),
   initialSparsity: z.number().min(0).lt(1).default(0),
@@ -152,6 +154,7 @@ export const GmpOptionsSchema = z.object({
   scope: z.enum(['global', 'layer']).default('global'),
 });
 
+/** Options of `gmp`: Zhu and Gupta's cubic schedule, in epochs and steps. */
 export interface GmpOptions extends TargetOptions {
   /** Final sparsity s_f, in [0, 1). */
   sparsity: number;

@@ -42,6 +42,7 @@ export function populationModel(model: Module, o: { units?: Units | readonly Uni
 }
 
 const SelectionOptionsSchema = EvoConfig.pick({ dynamics: true, fitness: true, eta: true, beta: true, every: true, epsilon: true, mu: true, cost: true, mMax: true, recordEvery: true });
+/** Options of `selection`: the dynamics and fitness by name, and their parameters (EvoConfig's, with its defaults). */
 export type SelectionOptions = Partial<z.input<typeof SelectionOptionsSchema>>;
 
 /** A Callback for `train()` that moves the masses; also holds the mass trajectory and extinctions. */
@@ -83,6 +84,7 @@ export function selection(model: Module, o: SelectionOptions = {}): SelectionCal
   };
 }
 
+/** What `removeByMass` returns. */
 export interface Removal {
   /** The physically smaller plain Sequential (a new model; the population model is unchanged). */
   model: Sequential;

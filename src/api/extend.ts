@@ -18,11 +18,15 @@ export const RegistryName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be lower
 const fn = (what: string) => z.custom<(...a: never[]) => unknown>((v) => typeof v === 'function', { message: `must be a function (${what})` });
 const zodSchema = z.custom<z.ZodType>((v) => v instanceof z.ZodType, { message: 'must be a zod schema of the hyperparameters' });
 
+/** What a criterion value must hold (checked by registerCriterion). */
 export const CriterionValue = z.object({
   name: RegistryName, description: z.string(), hparams: zodSchema, needsData: z.boolean(), score: fn('(ctx, hparams) => Map<weight name, score tensor>'),
 });
+/** What a schedule value must hold (checked by registerSchedule). */
 export const ScheduleValue = z.object({ name: RegistryName, description: z.string(), hparams: zodSchema, sparsityAt: fn('(t, hparams) => sparsity') });
+/** What a selection dynamic must hold (checked by registerDynamics). */
 export const DynamicsValue = z.object({ name: RegistryName, description: z.string(), conserves: z.boolean(), update: fn('(m, f, alive, params) => new masses') });
+/** What a fitness must hold (checked by registerFitness). */
 export const FitnessValue = z.object({ name: RegistryName, description: z.string(), probe: z.enum(['grad', 'activation']), measure: fn('(layer) => tensor [n]') });
 
 function check(kind: string, schema: z.ZodType, v: unknown): void {

@@ -51,6 +51,7 @@ export type HierMoeaOptions = Partial<Omit<z.input<typeof SearchConfig>, 'from' 
 /** The loaders of a run: training (fine-tuning, BatchNorm calibration), validation (scores candidates) and test. */
 export interface HierMoeaData { train: DataLoader; val: DataLoader; test: DataLoader }
 
+/** One solution of the final Pareto set, with its masks. */
 export interface ParetoSolution {
   index: number;
   phase: 1 | 2;
@@ -62,6 +63,7 @@ export interface ParetoSolution {
   masks: LayerMasks;
 }
 
+/** What `hierMoea` returns. */
 export interface HierMoeaResult {
   /** The final Pareto set, sparsest last... ordered by kept fraction, ascending. */
   solutions: ParetoSolution[];
@@ -149,6 +151,7 @@ export interface Candidate {
   apply(): void;
 }
 
+/** A point of the ask/tell loop's final front: the objectives told, the kept fraction, the masks. */
 export interface FrontPoint { objectives: number[]; kept: number; phase: 1 | 2; masks: LayerMasks }
 
 type Stage = 'dense' | 'phase1' | 'phase2' | 'done';

@@ -17,6 +17,7 @@ import { layerRateKeep, pruneTo } from '../prune/step.js';
 import { PruneTarget, type Scope, type TargetOptions } from '../prune/target.js';
 import { checkSparsity } from './one-shot.js';
 
+/** Options of `lth`: the target sparsity and the per-round rates (the CLI's lth options). */
 export interface LthOptions extends TargetOptions {
   /** Sparsity to reach, in [0, 1): the rounds run until the remaining fraction is at most 1 - sparsity. */
   sparsity: number;
@@ -30,8 +31,10 @@ export interface LthOptions extends TargetOptions {
   rewindIteration?: number;
 }
 
+/** One round: its requested (planned) and achieved sparsity, and the kept weights. */
 export interface LthRound { round: number; requested: number; achieved: number; kept: number }
 
+/** What `lth` returns. */
 export interface LthResult {
   /** The final masks (the model holds the last round's trained, masked weights). Free with `target.dispose()`. */
   target: PruneTarget;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -23,9 +23,16 @@ const env = { ...process.env, TOPIARY_DATA: DATA };
 const run = (file: string) => execFileSync(process.execPath, ['--import', 'tsx', join('examples', file)], { cwd: root, env, encoding: 'utf8' });
 const num = (s: string, re: RegExp) => { const m = s.match(re); assert.ok(m, `${re} in: ${s}`); return Number(m[1]); };
 
-test('examples/: at least five scripts, each a complete program under 40 lines', () => {
+test('examples/: six scripts, each a complete program under 40 lines', () => {
   const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts'));
-  assert.deepEqual(files.sort(), ['custom-criterion.ts', 'evo-pop-mlp.ts', 'hier-moea-latency.ts', 'magnitude-finetune.ts', 'pmp-zoo.ts']);
+  assert.deepEqual(files.sort(), ['custom-criterion.ts', 'evo-pop-mlp.ts', 'hier-moea-latency.ts', 'magnitude-finetune.ts', 'pmp-zoo.ts', 'prune-export-onnx.ts']);
+  for (const f of files) assert.ok(readFileSync(join(root, 'examples', f), 'utf8').trimEnd().split('\n').length < 40, f);
+});
+
+test('prune-export-onnx: 90% sparse, and onnxruntime computes what topiary does', { skip: NO_MNIST }, () => {
+  const out = run('prune-export-onnx.ts');
+  assert.equal(num(out, /onnx: ([\d.]+)% sparse/), 90);
+  assert.ok(num(out, /onnxruntime\| ([\d.e+-]+)/) < 1e-4, out);
 });
 
 test('pmp-zoo: 90% sparse, still accurate', { skip: NO_MNIST }, () => {
