@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import '../experiment/reproductions.js';
 import { getReproduction, reproductionNames } from '../experiment/reproduce.js';
+import { writeResultsPage } from '../experiment/run-report.js';
 import { FsStore, distributedOf, parseQueueUrl, sweepReproduction } from '../queue/index.js';
 import { num, runCommand } from './common.js';
 
@@ -40,6 +41,7 @@ export function reproduceCommand(): Command {
         if (opts.queue === undefined) {
           if (opts.store !== undefined || opts.wait) throw new ConfigError(`--${opts.store !== undefined ? 'store' : 'wait'}: only with --queue`);
           await r.run(o);
+          writeResultsPage(o.out, o.doc);
           return;
         }
         // The runs and the document are the local ones: --queue, --store and --wait are not in the recorded command.
@@ -51,6 +53,7 @@ export function reproduceCommand(): Command {
           queue, store: new FsStore(String(opts.store)), wait: !!opts.wait, progress: true,
           log: (l) => process.stderr.write(l + '\n'),
         });
+        if (s.wrote) writeResultsPage(o.out, o.doc);
         process.stdout.write(s.wrote ? `${s.total} runs finished (${s.gathered} gathered now); wrote ${o.doc}\n`
           : `${s.total - s.pending} of ${s.total} runs finished, ${s.pending} on the queue; gather them with the same command (add --wait to block)\n`);
       });

@@ -215,3 +215,18 @@ export function writeRunPage(folder: string, command: string = commandLine()): s
     return null;
   }
 }
+
+/**
+ * After `topiary reproduce`: the page of every run of the reproduction beside its results
+ * document (docs/results/<name>.md -> <name>.html). Like writeRunPage, never fails the command.
+ */
+export function writeResultsPage(runsDir: string, doc: string, title = `topiary: ${basename(doc).replace(/\.md$/, '')}`): string | null {
+  try {
+    const r = writeReport([runsDir], doc.replace(/\.md$/, '') + '.html', { title });
+    for (const p of r.problems) process.stderr.write(`topiary: report page: ${p}\n`);
+    return r.file;
+  } catch (e) {
+    process.stderr.write(`topiary: the report page was not written: ${(e as Error).message}\n`);
+    return null;
+  }
+}

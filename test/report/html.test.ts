@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { writeReport } from '../../src/experiment/run-report.js';
+import { writeReport, writeResultsPage } from '../../src/experiment/run-report.js';
 import { dataRoot, repoRoot } from '../nn/util.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -154,6 +154,15 @@ test('the page in chromium: tables hold result.json\'s numbers, charts draw thei
   } finally {
     await ctx.close();
   }
+});
+
+test('reproduce: the page of a reproduction\'s runs beside its results document', () => {
+  const docs = join(root, 'docs');
+  mkdirSync(docs);
+  assert.equal(writeResultsPage(join(root, 'prune'), join(docs, 'pmp.md')), join(docs, 'pmp.html'));
+  const html = readFileSync(join(docs, 'pmp.html'), 'utf8');
+  assert.match(html, /<title>topiary: pmp<\/title>/);
+  assert.equal((html.match(/<summary>/g) ?? []).length, 8);
 });
 
 function topiary(args: string[]): { status: number | null; stdout: string; stderr: string } {
