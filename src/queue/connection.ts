@@ -3,6 +3,7 @@
  * TLS) turned into BullMQ's connection options, checked before any work so that a bad URL or an
  * unreachable server is one clear line. Passwords never appear in messages (`display`).
  */
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, TopiaryError } from '../core/errors.js';
@@ -43,11 +44,13 @@ export function parseQueueUrl(url: string, flag = '--queue'): QueueAddress {
   if (u.search || u.hash) throw new ConfigError(`${flag}: no query or fragment is understood, got '${u.search}${u.hash}'`, [{ path: 'queue', message: 'query or fragment' }]);
   const shown = new URL(url);
   if (shown.password) shown.password = '***';
+  const host = u.hostname.replace(/^\[|\]$/g, '');
   const options: RedisOptions = {
-    host: u.hostname.replace(/^\[|\]$/g, ''), port, db,
+    host, port, db,
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
+    // TLS checks the server's certificate against the system's CAs (NODE_EXTRA_CA_CERTS adds one); SNI only for names.
+    ...(u.protocol === 'rediss:' ? { tls: isIP(host) ? {} : { servername: host } } : {}),
   };
   return { options, display: shown.toString() };
 }

@@ -9,9 +9,16 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+export interface RedisOptions {
+  /** Serve TLS only (`--port 0 --tls-port`), with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
+  /** `--requirepass`. */
+  password?: string;
+}
+
 export interface RedisServer {
   port: number;
-  /** redis://127.0.0.1:<port>/<db> */
+  /** redis://127.0.0.1:<port>/<db>, or rediss://:<password>@... with TLS and a password */
   url(db?: number): string;
   /** Stops the server (SIGTERM, then waits for it to exit). */
   stop(): Promise<void>;
@@ -47,13 +54,17 @@ async function waitForPort(port: number, child: ChildProcess, ms = 10000): Promi
   }
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'topiary-redis-'));
   const port = await freePort();
   let child: ChildProcess;
   let log = '';
   const launch = async () => {
-    child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listen = o.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', o.tls.cert, '--tls-key-file', o.tls.key, '--tls-ca-cert-file', o.tls.cert, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    const auth = o.password ? ['--requirepass', o.password] : [];
+    child = spawn(REDIS_BIN, [...listen, ...auth, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
     await new Promise<void>((resolve, reject) => {
@@ -75,7 +86,7 @@ export async function startRedis(): Promise<RedisServer> {
   await launch();
   return {
     port,
-    url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
+    url: (db = 0) => `${o.tls ? 'rediss' : 'redis'}://${o.password ? `:${encodeURIComponent(o.password)}@` : ''}127.0.0.1:${port}/${db}`,
     stop: async () => { await halt(); rmSync(dir, { recursive: true, force: true }); },
     restart: async () => { await halt(); await launch(); },
   };
