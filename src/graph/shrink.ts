@@ -104,7 +104,7 @@ function keptIndices(dep: DependencyGraph, removed: Set<number>): Map<string, Ma
   return drop;
 }
 
-const idx = (a: number[]) => tensor(BigInt64Array.from(a, (v) => BigInt(v)), { shape: [a.length] });
+const idx = (a: number[], device: string) => tensor(BigInt64Array.from(a, (v) => BigInt(v)), { shape: [a.length], device });
 
 /**
  * Shrink a traced graph given the model's tensors and masks. `state` are the model's parameters and
@@ -170,7 +170,7 @@ export function shrinkGraph(dep: DependencyGraph, state: Map<string, Tensor>, ma
         if (m) y = y.mul(m.to(y.dtype));
         for (const [axis, gone] of drop.get(v.name) ?? []) {
           const n = y.shape[axis];
-          y = y.indexSelect(axis, idx(Array.from({ length: n }, (_, i) => i).filter((i) => !gone.has(i))));
+          y = y.indexSelect(axis, idx(Array.from({ length: n }, (_, i) => i).filter((i) => !gone.has(i)), y.device));
         }
         return y.contiguous();
       }));
