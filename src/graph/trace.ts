@@ -278,7 +278,7 @@ export function trace(model: Module, opts: TraceOptions): Graph {
   const uninstall = install(t);
   try {
     tidy(() => noGrad(() => {
-      const x = ones([batch, ...opts.inputShape]);
+      const x = ones([batch, ...opts.inputShape], { device: model.parameters()[0]?.device });
       const xv = t.g.addValue('input', 'input', ['N', ...opts.inputShape], x.dtype);
       t.map.set(x, xv);
       t.live.add(xv);

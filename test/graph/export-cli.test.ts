@@ -15,6 +15,9 @@ import { createModel } from '../../src/models/index.js';
 import { noGrad, ones, randn, saveSafetensors, tidy, type Tensor } from '../../src/tensor/index.js';
 import { writeShrunk } from '../../src/prune/shrink-run.js';
 import { exportRun } from '../../src/cli/export.js';
+import { buildMlp } from '../../src/models/mlp.js';
+import { describe, savePruned } from '../../src/prune/evo-pop/physical.js';
+import { mkdirSync } from 'node:fs';
 import { repoRoot } from '../nn/util.js';
 
 const MNIST = [1, 28, 28];
@@ -75,5 +78,27 @@ test('a structured run folder: the shrunk model is exported, or the masked one w
     assert.ok(existsSync(join(dir, 'file.onnx')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an EVO-POP physically pruned folder exports its small Sequential; the run below it gives the input shape', async () => {
+  manualSeed(8);
+  const run = mkdtempSync(join(tmpdir(), 'topiary-export-evo-'));
+  try {
+    writeFileSync(join(run, 'result.json'), JSON.stringify({ kind: 'evo', config: { model: 'mlp', dataset: 'mnist' } }));
+    const seq = buildMlp(784, [64, 32], 10);
+    const dir = join(run, 'pruned', 'magnitude-0.5');
+    mkdirSync(dir, { recursive: true });
+    savePruned(dir, seq, { format: 'topiary-sequential/1', model: 'mlp', widths: [64, 32], kept: [64, 32], layers: seq.children().map(describe) });
+    const r = exportRun({ from: dir, out: join(run, 'evo.onnx') });
+    assert.equal(r.picked, 'physically pruned');
+    assert.equal(r.params, 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10);
+    assert.deepEqual(r.inputShape, MNIST);
+    seq.eval();
+    const x = randn([2, ...MNIST]);
+    const want = tidy(() => noGrad(() => seq.call(x)).dataSync());
+    assert.ok(maxDiff(await ortOut(join(run, 'evo.onnx'), x), want) <= 1e-4);
+  } finally {
+    rmSync(run, { recursive: true, force: true });
   }
 });
