@@ -91,5 +91,9 @@ test('a registered dynamic and fitness: usable by name in selection() and in top
   assert.deepEqual(Array.from(populationLayers(pop)[0][1].mass.dataSync()), new Array(6).fill(0.125));
   train({ model: pop, optimizer: opt, epochs: 1, trainBatches: batch, callbacks: [sel] });
   assert.deepEqual(Object.values(sel.extinct()), [6]);
+  const other = populationModel(createModel('mlp', { inputShape: [1, 4, 4], numClasses: 3, widths: [6] }));
+  const opt2 = new SGD(other.namedParameters(), { lr: 0.01 });
+  assert.throws(() => train({ model: other, optimizer: opt2, epochs: 1, trainBatches: batch, callbacks: [sel] }), /selection: model: this callback was made for another model/);
+  opt2.dispose(); other.dispose();
   opt.dispose(); pop.dispose();
 });

@@ -45,12 +45,24 @@ function assertSameMasks(target: PruneTarget, cli: Record<string, import('../../
 const mlp = (c: ReturnType<typeof small>, data: { inputShape: number[]; numClasses: number }) =>
   createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths });
 
-test('magnitude of a trained model: the CLI masks, global and per layer; exact count; apply or not', { skip: NO_MNIST }, async () => {
+test('magnitude of a trained model: the CLI masks, global, per layer and structured; exact count; apply or not', { skip: NO_MNIST }, async () => {
   const before = memory().tensors;
   const denseDir = tmp();
   const dense = await runTraining(validate(TrainConfig, small()), { out: denseDir, dataDir: DATA });
   dense.model.dispose();
   dense.data.dispose();
+  const structured = await cliMasks({ ...small(), method: 'magnitude', sparsity: 0.5, granularity: 'structured', from: denseDir, finetune: false });
+  {
+    const model = createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10, widths: [64, 32] });
+    const { tensors } = loadSafetensors(join(denseDir, 'model.safetensors'));
+    model.loadStateDict(tensors);
+    Object.values(tensors).forEach((t) => t.dispose());
+    const r = magnitude(model, { sparsity: 0.5, granularity: 'structured', inputShape: [1, 28, 28] });
+    assert.equal(r.record.granularity, 'structured');
+    assertSameMasks(r.target, structured);
+    r.target.dispose();
+    model.dispose();
+  }
   for (const scope of ['global', 'layer'] as const) {
     const cli = await cliMasks({ ...small(), method: 'magnitude', sparsity: 0.8, scope, from: denseDir, finetune: false });
     const model = createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10, widths: [64, 32] });
