@@ -17,7 +17,7 @@ import { manualSeed } from '../../src/core/runtime.js';
 import { createModel } from '../../src/models/registry.js';
 import { VisionTransformer } from '../../src/models/vit.js';
 import {
-  EvoPop, EvoConfig, HeadPopulation, NeuronPopulation, allPopulations, getFitness, loadPrunedTransformer, maskRemoved, meanActivations,
+  EvoPop, EvoConfig, HeadPopulation, headImportance, NeuronPopulation, allPopulations, getFitness, loadPrunedTransformer, maskRemoved, meanActivations,
   physicalPruneTransformer, populationModelFor, saveTransformer, scorePopulations, selectKeep,
 } from '../../src/prune/evo-pop/index.js';
 import { F, noGrad, rand, randint, randn, tidy, type Tensor } from '../../src/tensor/index.js';
@@ -111,6 +111,38 @@ test("a head's l2 control is the norm of its q, k, v rows and out_proj columns; 
   assert.equal(act.get('blocks.3.linear1')!.length, 128);
   assert.ok(allPopulations(p).every(([, l]) => !('onActivation' in l) || l.onActivation === null), 'calibration hooks removed');
   x.dispose();
+  p.dispose();
+});
+
+test("the importance control (Michel et al. 2019): m_h mean_x |dl(x)/dm_h|, L2-normalized per layer", () => {
+  manualSeed(6);
+  const p = populationModelFor(vit(), 'vit_tiny') as VisionTransformer;
+  randomMasses(p);
+  const x = randn([3, ...MNIST]), y = randint(0, 10, [3]);
+  // Reference: one example at a time, the masses as leaves, the model in eval mode.
+  p.eval();
+  const layers = allPopulations(p);
+  const ref = layers.map(([, l]) => new Float64Array(l.size));
+  for (let b = 0; b < 3; b++) {
+    tidy(() => {
+      for (const [, l] of layers) l.mass.requiresGrad_(true);
+      F.crossEntropy(p.call(x.narrow(0, b, 1)), y.narrow(0, b, 1)).backward();
+      layers.forEach(([, l], k) => { const g = l.mass.grad!.dataSync(); for (let i = 0; i < g.length; i++) ref[k][i] += Math.abs(g[i]) / 3; });
+      for (const [, l] of layers) { l.mass.grad = null; l.mass.requiresGrad_(false); }
+    });
+  }
+  p.zeroGrad();
+  const imp = headImportance(p, [{ x: x.clone(), y: y.clone() }]);
+  layers.forEach(([n, l], k) => {
+    const m = l.mass.dataSync();
+    const raw = Array.from(ref[k], (v, i) => v * m[i]);
+    const norm = Math.sqrt(raw.reduce((a, v) => a + v * v, 0));
+    const got = imp.get(n)!;
+    for (let i = 0; i < raw.length; i++) assert.ok(Math.abs(got[i] - raw[i] / norm) < 1e-4, `${n}[${i}]: ${got[i]} vs ${raw[i] / norm}`);
+  });
+  assert.ok(p.parameters().every((t) => t.grad === null), 'parameter gradients cleared');
+  assert.ok(!p.training && allPopulations(p).every(([, l]) => !l.training && l.probe === null), 'modes and probes restored');
+  x.dispose(); y.dispose();
   p.dispose();
 });
 

@@ -16,8 +16,14 @@ const registered = (kind: string, table: () => Record<string, unknown>, extra: s
 export const POPULATION_KINDS = ['heads', 'neurons', 'filters'] as const;
 export type PopulationKind = (typeof POPULATION_KINDS)[number];
 
-/** Removal criteria after training: 'mass' is the method; the others are controls. */
-export const CRITERIA = ['mass', 'random', 'l2', 'activation'] as const;
+/**
+ * Removal criteria after training: 'mass' is the method; the others are controls. 'importance' is
+ * Michel et al. 2019's head importance (the gradient of the loss with respect to a unit's gate,
+ * accumulated over calibration batches), not in the default list.
+ */
+export const CRITERIA = ['mass', 'random', 'l2', 'activation', 'importance'] as const;
+/** The criteria a run evaluates unless told otherwise. */
+export const DEFAULT_CRITERIA = ['mass', 'random', 'l2', 'activation'] as const;
 export type Criterion = (typeof CRITERIA)[number];
 
 export const EvoConfig = z.object({
@@ -38,7 +44,7 @@ export const EvoConfig = z.object({
   recordEvery: z.number().int().positive().default(50),
   /** Fractions of all populations removed after training, each in (0, 1). */
   pruneAt: z.array(z.number().gt(0).lt(1)).min(1).default([0.35, 0.4, 0.45, 0.5]),
-  criteria: z.array(z.enum(CRITERIA)).min(1).default([...CRITERIA]),
+  criteria: z.array(z.enum(CRITERIA)).min(1).default([...DEFAULT_CRITERIA]),
   /** Epochs of fine-tuning after removal (0: none, the paper's setting). */
   finetuneEpochs: z.number().int().min(0).default(0),
   /** Fine-tuning learning rate as a fraction of the training lr. */

@@ -7,6 +7,9 @@
  *   l2:         ||W_i||_2 of the population's incoming weights (its row, or its filter; for a head its
  *               rows of q, k, v and its columns of the output projection) (control).
  *   activation: mean |h_i| = mean |m_i a_i| over calibration batches of the training split (control).
+ *   importance: Michel et al. 2019 ("Are Sixteen Heads Really Better than One?"): with a gate xi_i = 1
+ *               on each population's output, I_i = mean over calibration examples x of |dl(x)/dxi_i|
+ *               = m_i mean_x |dl(x)/dm_i|, normalized by its layer's L2 norm (their Sec. 4.1) (control).
  */
 import { ArgumentError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
@@ -14,6 +17,7 @@ import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { tensor } from '../../tensor/creation.js';
 import { tidy } from '../../tensor/scope.js';
+import { crossEntropy } from '../../tensor/nn-ops.js';
 import type { BatchLike } from '../../train/evaluate.js';
 import type { Criterion } from './config.js';
 import { allPopulations, TokenPopulation } from './heads.js';
@@ -58,7 +62,50 @@ export function meanActivations(model: Module, batches: Iterable<BatchLike>): Sc
   return sums;
 }
 
-export function scorePopulations(model: Module, criterion: Criterion, o: { seed?: number; activations?: Scores } = {}): Scores {
+/**
+ * Head (and neuron, filter) importance, Michel et al. 2019, over the batches (disposes them). The
+ * rest of the model runs in eval mode; only the population layers record per-example gradients of
+ * their masses (the 'grad' probe). Parameter gradients made on the way are cleared.
+ */
+export function headImportance(model: Module, batches: Iterable<BatchLike>): Scores {
+  const layers = allPopulations(model);
+  const sums = new Map(layers.map(([n, l]) => [n, new Float64Array(l.size)]));
+  let count = 0;
+  const was = model.training;
+  model.eval();
+  try {
+    for (const [, l] of layers) { l.training = true; l.probe = 'grad'; }
+    for (const b of batches) {
+      tidy(() => {
+        crossEntropy(model.call(b.x), b.y, { reduction: 'sum' }).backward();
+        for (const [n, l] of layers) {
+          const g = noGrad(() => l.lastLeaf!.grad!.flatten(1).abs().sum(0)).dataSync(); // sum over examples of |dl_x/dm_i|
+          const s = sums.get(n)!;
+          for (let i = 0; i < g.length; i++) s[i] += g[i];
+          l.lastLeaf = null;
+        }
+      });
+      count += b.x.shape[0];
+      b.x.dispose();
+      b.y.dispose();
+    }
+  } finally {
+    for (const [, l] of layers) { l.probe = null; l.lastLeaf = null; }
+    model.zeroGrad();
+    model.train(was);
+  }
+  if (count === 0) throw new ArgumentError('headImportance: no calibration batches');
+  for (const [n, l] of layers) {
+    const s = sums.get(n)!, m = l.mass.dataSync();
+    let norm = 0;
+    for (let i = 0; i < s.length; i++) { s[i] = (m[i] * s[i]) / count; norm += s[i] * s[i]; }
+    norm = Math.sqrt(norm);
+    if (norm > 0) for (let i = 0; i < s.length; i++) s[i] /= norm;
+  }
+  return sums;
+}
+
+export function scorePopulations(model: Module, criterion: Criterion, o: { seed?: number; activations?: Scores; importance?: Scores } = {}): Scores {
   const layers = allPopulations(model);
   const out: Scores = new Map();
   const rng = new Rng(o.seed ?? 0);
@@ -70,6 +117,10 @@ export function scorePopulations(model: Module, criterion: Criterion, o: { seed?
     else if (criterion === 'activation') {
       const a = o.activations?.get(name);
       if (!a) throw new ArgumentError(`criterion 'activation' needs mean activations for layer '${name}' (meanActivations)`);
+      s = a;
+    } else if (criterion === 'importance') {
+      const a = o.importance?.get(name);
+      if (!a) throw new ArgumentError(`criterion 'importance' needs head importances for layer '${name}' (headImportance)`);
       s = a;
     } else throw new ArgumentError(`unknown removal criterion '${criterion as string}'`);
     out.set(name, s);

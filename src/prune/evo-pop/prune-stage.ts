@@ -9,7 +9,7 @@ import { ArgumentError, SerializationError } from '../../core/errors.js';
 import type { Module } from '../../nn/module.js';
 import { evaluate, type BatchLike } from '../../train/evaluate.js';
 import type { Criterion } from './config.js';
-import { meanActivations, scorePopulations, selectKeep, type Scores } from './criteria.js';
+import { headImportance, meanActivations, scorePopulations, selectKeep, type Scores } from './criteria.js';
 import { isTransformerPopulation, physicalPruneTransformer, saveTransformer, type VitArchitecture } from './heads.js';
 import { physicalPrune, savePruned, type Architecture } from './physical.js';
 
@@ -58,8 +58,13 @@ export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
     if (!o.calibrationBatches) throw new ArgumentError('pruneStage: the activation control needs calibrationBatches');
     activations = meanActivations(model, o.calibrationBatches());
   }
+  let importance: Scores | undefined;
+  if (o.criteria.includes('importance')) {
+    if (!o.calibrationBatches) throw new ArgumentError('pruneStage: the importance control needs calibrationBatches');
+    importance = headImportance(model, o.calibrationBatches());
+  }
   for (const criterion of o.criteria) {
-    const scores = scorePopulations(model, criterion, { seed: o.seed, activations });
+    const scores = scorePopulations(model, criterion, { seed: o.seed, activations, importance });
     const total = [...scores.values()].reduce((s, a) => s + a.length, 0);
     for (const fraction of o.fractions) {
       const keepIdx = selectKeep(scores, fraction);
