@@ -36,7 +36,7 @@ import { dataRoot } from '../nn/util.js';
 const MNIST = [1, 28, 28], CIFAR = [3, 32, 32];
 const ZOO: [string, number[]][] = [
   ['mlp', MNIST], ['lenet_300_100', MNIST], ['lenet5', MNIST], ['vgg_like', CIFAR], ['vgg19', CIFAR], ['resnet18', CIFAR],
-  ['resnet20', CIFAR], ['resnet32', CIFAR], ['resnet56', CIFAR], ['resnet110', CIFAR],
+  ['resnet20', CIFAR], ['resnet32', CIFAR], ['resnet56', CIFAR], ['resnet110', CIFAR], ['vit_tiny', MNIST],
 ];
 
 /**

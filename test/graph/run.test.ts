@@ -21,6 +21,8 @@ const MNIST = [1, 28, 28], CIFAR = [3, 32, 32];
 export const ZOO: [string, number[]][] = [
   ['mlp', MNIST], ['lenet_300_100', MNIST], ['lenet5', MNIST], ['vgg_like', CIFAR], ['vgg19', CIFAR], ['resnet18', CIFAR],
   ['resnet20', CIFAR], ['resnet32', CIFAR], ['resnet56', CIFAR], ['resnet110', CIFAR],
+  // Attention: the batch moves to dim 1 of the q/k/v view, the class token is expanded to the batch.
+  ['vit_tiny', MNIST],
 ];
 const maxDiff = (a: Tensor, b: Tensor) => tidy(() => a.sub(b).abs().max().item());
 
@@ -39,7 +41,7 @@ function randomizeBatchNorm(m: Module): void {
 const COUNTS: Record<string, [number, number]> = {
   mlp: [535_818, 535_040], lenet_300_100: [266_610, 266_200], lenet5: [431_080, 2_293_000], vgg_like: [14_991_946, 313_463_808],
   vgg19: [20_040_522, 398_136_320], resnet18: [11_173_962, 555_422_720], resnet20: [269_722, 40_551_040], resnet32: [464_154, 68_862_592],
-  resnet56: [853_018, 125_485_696], resnet110: [1_727_962, 252_887_680],
+  resnet56: [853_018, 125_485_696], resnet110: [1_727_962, 252_887_680], vit_tiny: [139_018, 2_427_008],
 };
 
 for (const [name, shape] of ZOO) {
