@@ -179,7 +179,7 @@ export class MultiheadAttention extends Module {
   get outProj(): Linear { return this._children.get('out_proj') as Linear; }
 
   /** Self-attention (causal when built so). */
-  forward(x: Tensor): Tensor { return this.attend(x, x, x, { causal: this.causal }).output; }
+  forward(x: Tensor): Tensor { return this.attend(x, x, x, { causal: this.causal, needWeights: false }).output; }
 
   /** [B, L, D] -> [B, H, L, dh] */
   private split(t: Tensor): Tensor {
@@ -188,10 +188,10 @@ export class MultiheadAttention extends Module {
   }
 
   /**
-   * query [B, L, D], key and value [B, S, D]. Returns the output [B, L, D] and the attention
-   * weights averaged over heads [B, L, S] (as PyTorch's need_weights).
+   * query [B, L, D], key and value [B, S, D]. Returns the output [B, L, D] and, unless needWeights
+   * is false, the attention weights averaged over heads [B, L, S] (as PyTorch's need_weights).
    */
-  attend(query: Tensor, key: Tensor, value: Tensor, o: Omit<AttentionOptions, 'scale'> = {}): { output: Tensor; weights: Tensor } {
+  attend(query: Tensor, key: Tensor, value: Tensor, o: Omit<AttentionOptions, 'scale'> & { needWeights?: boolean } = {}): { output: Tensor; weights: Tensor | null } {
     const D = this.embedDim, inner = this.innerDim;
     for (const [n, t] of [['query', query], ['key', key], ['value', value]] as const) {
       if (t.ndim !== 3 || t.shape[2] !== D) throw new ShapeError(`MultiheadAttention: ${n} must be [B, L, ${D}], got [${t.shape}]`);
@@ -211,7 +211,7 @@ export class MultiheadAttention extends Module {
     if (this.headGate) heads = this.headGate(heads);
     const [B, , L] = heads.shape;
     const merged = heads.transpose(1, 2).reshape(B, L, inner);
-    return { output: this.outProj.call(merged), weights: att.weights.mean(1) };
+    return { output: this.outProj.call(merged), weights: o.needWeights === false ? null : att.weights.mean(1) };
   }
 }
 
@@ -276,7 +276,7 @@ export class TransformerEncoderLayer extends Module {
     const a = this.selfAttn;
     if (!(a instanceof MultiheadAttention)) throw new ArgumentError('TransformerEncoderLayer: forwardMasked needs a plain MultiheadAttention');
     const h = this.norm1.call(x);
-    return this.feedForward(x.add(this.drop.call(a.attend(h, h, h, { causal: a.causal, keyPaddingMask }).output)));
+    return this.feedForward(x.add(this.drop.call(a.attend(h, h, h, { causal: a.causal, keyPaddingMask, needWeights: false }).output)));
   }
 
   forward(x: Tensor): Tensor {

@@ -38,7 +38,7 @@ function build(c: Case): { module: Module | null; run: (m: Module | null, i: Rec
       run: (m, i) => {
         const mha = m as MultiheadAttention;
         const r = a.mode === 'cross' ? mha.attend(i.query, i.key, i.value) : mha.attend(i.x, i.x, i.x, { causal: a.causal, keyPaddingMask: i.pad ?? null });
-        return { y: r.output, weights: r.weights };
+        return { y: r.output, weights: r.weights! };
       },
     };
     case 'encoder': return {
