@@ -19,6 +19,7 @@ import { gmp, lth, pmp, registerSchedule } from '../../src/api/index.js';
 import { createModel } from '../../src/models/registry.js';
 import type { Module } from '../../src/nn/module.js';
 import { SGD } from '../../src/optim/optimizer.js';
+import { makeSchedule, type ScheduleName } from '../../src/optim/schedule.js';
 import { runPrune } from '../../src/prune/options.js';
 import { keepCount } from '../../src/prune/select.js';
 import { linear } from '../../src/prune/schedules.js';
@@ -33,11 +34,12 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'topiary-api-'));
 const small = (over: Record<string, unknown> = {}) => ({ model: 'mlp', widths: [64, 32], dataset: 'mnist' as const, epochs: 3, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, subset: 1000, valFraction: 0.1, threads: 1, seed: 5, ...over });
 const yes = (t: () => Tensor) => tidy(() => (t().all().item() ? true : false));
 
-async function cli(o: Record<string, unknown>, file = 'masks.safetensors', sub = ''): Promise<{ masks: Record<string, Tensor>; model: Record<string, Tensor> }> {
+/** The CLI's run; its training config (defaults filled in as the CLI fills them) is what the API path replays. */
+async function cli(o: Record<string, unknown>, file = 'masks.safetensors', sub = ''): Promise<{ masks: Record<string, Tensor>; model: Record<string, Tensor>; train: TrainConfig }> {
   const out = tmp();
   const { train: t, prune } = pruneConfigFrom(o);
   await runPrune({ train: t, prune, run: { out, dataDir: DATA } }, pruneEnv);
-  return { masks: loadSafetensors(join(out, sub, file)).tensors, model: loadSafetensors(join(out, sub, 'model.safetensors')).tensors };
+  return { masks: loadSafetensors(join(out, sub, file)).tensors, model: loadSafetensors(join(out, sub, 'model.safetensors')).tensors, train: t };
 }
 
 function same(target: PruneTarget, model: Module, ref: { masks: Record<string, Tensor>; model: Record<string, Tensor> }): void {
@@ -47,8 +49,7 @@ function same(target: PruneTarget, model: Module, ref: { masks: Record<string, T
 }
 
 /** The CLI's run, step for step: seed, data, model, optimizer (runTraining). */
-async function setup(c: ReturnType<typeof small>): Promise<{ data: DataBundle; model: Module; tc: TrainConfig }> {
-  const tc = validate(TrainConfig, c);
+async function setup(tc: TrainConfig): Promise<{ data: DataBundle; model: Module; tc: TrainConfig }> {
   manualSeed(tc.seed);
   const data = await setupData(tc, { dataDir: DATA });
   const model = createModel(tc.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init });
@@ -58,13 +59,15 @@ async function setup(c: ReturnType<typeof small>): Promise<{ data: DataBundle; m
 test('pmp and gmp callbacks in train(): the CLI masks and weights; pruned weights stay zero with momentum and weight decay', { skip: NO_MNIST }, async () => {
   const before = memory().tensors;
   const c = small();
+  // The phase given: the CLI's default phase is a share of the epochs.
   const refPmp = await cli({ ...c, method: 'pmp', sparsity: 0.8, phase: 2 });
   const refGmp = await cli({ ...c, method: 'gmp', sparsity: 0.8, endEpoch: 2, frequency: 5 });
   for (const kind of ['pmp', 'gmp'] as const) {
-    const { data, model, tc } = await setup(c);
+    const { data, model, tc } = await setup((kind === 'pmp' ? refPmp : refGmp).train);
     const opt = makeOptimizer(model, tc);
+    const schedule = makeSchedule({ name: tc.schedule as ScheduleName, epochs: tc.epochs, warmupEpochs: tc.warmupEpochs, milestones: tc.milestones, gamma: tc.gamma });
     const p = kind === 'pmp' ? pmp(model, { sparsity: 0.8, phase: 2 }) : gmp(model, { sparsity: 0.8, endEpoch: 2, frequency: 5, stepsPerEpoch: data.trainLoader.length });
-    train({ model, optimizer: opt, epochs: tc.epochs, trainBatches: (e) => data.trainLoader.epoch(e), callbacks: [p] });
+    train({ model, optimizer: opt, epochs: tc.epochs, schedule, labelSmoothing: tc.labelSmoothing, trainBatches: (e) => data.trainLoader.epoch(e), callbacks: [p] });
     assert.equal(p.target.counts().kept, keepCount(p.target.total, 0.8), 'exact final sparsity');
     if (kind === 'pmp') assert.deepEqual(p.updates.map((u) => u.kept), [0, 1, 2].map((e) => keepCount(p.target.total, linear.sparsityAt(e, { final: 0.8, phase: 2 }))));
     else assert.ok(p.updates.length > 3 && p.updates.at(-1)!.target === 0.8, `${p.updates.length} gmp updates`);
@@ -79,11 +82,12 @@ test('pmp and gmp callbacks in train(): the CLI masks and weights; pruned weight
 test('lth: the driver of rounds gives the CLI\'s final masks and weights', { skip: NO_MNIST }, async () => {
   const c = small({ epochs: 1 });
   const ref = await cli({ ...c, method: 'lth', sparsity: 0.5 }, 'masks.safetensors', 'round_4');
-  const { data, model, tc } = await setup(c);
+  const { data, model, tc } = await setup(ref.train);
+  const schedule = makeSchedule({ name: tc.schedule as ScheduleName, epochs: tc.epochs, warmupEpochs: tc.warmupEpochs, milestones: tc.milestones, gamma: tc.gamma });
   const res = await lth(model, { sparsity: 0.5 }, (_round, callbacks) => {
     manualSeed(tc.seed);
     const opt = makeOptimizer(model, tc);
-    train({ model, optimizer: opt, epochs: tc.epochs, trainBatches: (e) => data.trainLoader.epoch(e), callbacks });
+    train({ model, optimizer: opt, epochs: tc.epochs, schedule, labelSmoothing: tc.labelSmoothing, trainBatches: (e) => data.trainLoader.epoch(e), callbacks });
     opt.dispose();
   });
   assert.deepEqual(res.rounds.map((r) => r.round), [0, 1, 2, 3, 4]);

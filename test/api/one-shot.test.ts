@@ -27,10 +27,15 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'topiary-api-'));
 const small = (over: Record<string, unknown> = {}) => ({ model: 'mlp', widths: [64, 32], dataset: 'mnist' as const, epochs: 1, batchSize: 64, lr: 0.05, momentum: 0.9, subset: 1000, valFraction: 0.1, threads: 1, seed: 3, ...over });
 
 async function cliMasks(o: Record<string, unknown>): Promise<Record<string, ReturnType<typeof loadSafetensors>['tensors'][string]>> {
+  return (await cliRun(o)).masks;
+}
+
+/** The CLI's run: its masks, and its training config (defaults filled in as the CLI fills them). */
+async function cliRun(o: Record<string, unknown>) {
   const out = tmp();
   const { train, prune: p } = pruneConfigFrom(o);
   await runPrune({ train, prune: p, run: { out, dataDir: DATA } }, pruneEnv);
-  return loadSafetensors(join(out, 'masks.safetensors')).tensors;
+  return { masks: loadSafetensors(join(out, 'masks.safetensors')).tensors, train };
 }
 
 function assertSameMasks(target: PruneTarget, cli: Record<string, import('../../src/tensor/tensor.js').Tensor>): void {
@@ -42,8 +47,8 @@ function assertSameMasks(target: PruneTarget, cli: Record<string, import('../../
   for (const t of Object.values(cli)) t.dispose();
 }
 
-const mlp = (c: ReturnType<typeof small>, data: { inputShape: number[]; numClasses: number }) =>
-  createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths });
+const mlp = (c: TrainConfig, data: { inputShape: number[]; numClasses: number }) =>
+  createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init });
 
 test('magnitude of a trained model: the CLI masks, global, per layer and structured; exact count; apply or not', { skip: NO_MNIST }, async () => {
   const before = memory().tensors;
@@ -91,13 +96,14 @@ test('random, SNIP and GraSP at initialization: the CLI masks for the same seed'
   const c = small();
   const cliRandom = await cliMasks({ ...c, method: 'random', sparsity: 0.7, finetune: false });
   const cliSnip = await cliMasks({ ...c, method: 'snip', sparsity: 0.9 });
-  const cliGrasp = await cliMasks({ ...c, method: 'grasp', sparsity: 0.9 });
-  const tc = validate(TrainConfig, c);
+  const g0 = await cliRun({ ...c, method: 'grasp', sparsity: 0.9 });
+  const cliGrasp = g0.masks;
+  const tc = g0.train;
   const data = await setupData(tc, { dataDir: DATA });
   try {
     // As the CLI does: the seed, the data, then the model.
     manualSeed(c.seed);
-    let model: Module = mlp(c, data);
+    let model: Module = mlp(tc, data);
     const r = random(model, { sparsity: 0.7 });
     assertSameMasks(r.target, cliRandom);
     assert.equal(r.record.kept, keepCount(r.record.total, 0.7));
@@ -105,7 +111,7 @@ test('random, SNIP and GraSP at initialization: the CLI masks for the same seed'
     model.dispose();
 
     manualSeed(c.seed);
-    model = mlp(c, data);
+    model = mlp(tc, data);
     const b = scoringBatch(data.trainLoader, 100, { seed: c.seed, numClasses: data.numClasses });
     const s = snip(model, b, { sparsity: 0.9 });
     assertSameMasks(s.target, cliSnip);
@@ -115,7 +121,7 @@ test('random, SNIP and GraSP at initialization: the CLI masks for the same seed'
     b.x.dispose(); b.y.dispose();
 
     manualSeed(c.seed);
-    model = mlp(c, data);
+    model = mlp(tc, data);
     const gb = scoringBatch(data.trainLoader, 100, { seed: c.seed, classBalanced: true, numClasses: data.numClasses });
     const g = grasp(model, gb, { sparsity: 0.9, temperature: 200 });
     assertSameMasks(g.target, cliGrasp);
