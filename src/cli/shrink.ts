@@ -16,10 +16,10 @@ import { dispose } from '../tensor/scope.js';
 import { runCommand } from './common.js';
 
 /** The run's training config (model, dataset, widths) from its result.json. */
-function runConfig(dir: string): { model: string; dataset: string; widths?: number[] } {
+function runConfig(dir: string): { model: string; dataset: string; widths?: number[]; granularity?: unknown } {
   const f = join(dir, 'result.json');
   if (!existsSync(f)) throw new ConfigError(`from: '${dir}' holds no result.json (not a finished run folder)`, [{ path: 'from', message: 'no result.json' }]);
-  let r: { config?: { model?: unknown; dataset?: unknown; widths?: unknown } };
+  let r: { config?: { model?: unknown; dataset?: unknown; widths?: unknown }; granularity?: unknown };
   try {
     r = JSON.parse(readFileSync(f, 'utf8'));
   } catch (e) {
@@ -27,7 +27,7 @@ function runConfig(dir: string): { model: string; dataset: string; widths?: numb
   }
   const c = r.config;
   if (!c || typeof c.model !== 'string' || typeof c.dataset !== 'string') throw new SerializationError(`${f}: no config.model / config.dataset`);
-  return { model: c.model, dataset: c.dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined };
+  return { model: c.model, dataset: c.dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined, granularity: r.granularity };
 }
 
 export async function shrinkRun(dir: string): Promise<Record<string, unknown>> {
@@ -36,6 +36,7 @@ export async function shrinkRun(dir: string): Promise<Record<string, unknown>> {
   for (const f of ['model.safetensors', 'masks.safetensors']) {
     if (!existsSync(join(dir, f))) throw new ConfigError(`from: '${dir}' holds no ${f}${f === 'masks.safetensors' ? ' (not a prune run)' : ''}`, [{ path: 'from', message: `no ${f}` }]);
   }
+  if (c.granularity === 'unstructured') throw new ConfigError(`from: '${dir}' is an unstructured prune run: its masks remove single weights, not channels (prune with --granularity structured)`, [{ path: 'from', message: 'unstructured run' }]);
   const spec = getDatasetSpec(c.dataset);
   const inputShape = [...spec.inputShape];
   const model = createModel(c.model, { inputShape, numClasses: spec.numClasses, widths: c.widths });

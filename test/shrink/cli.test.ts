@@ -53,7 +53,7 @@ test('prune --granularity structured writes model.shrunk.*; it loads as a GraphM
 });
 
 /** A run folder by hand: resnet20 on MNIST's shapes, all-ones masks except `edit`. */
-function fakeRun(name: string, edit: (masks: Record<string, ReturnType<typeof ones>>) => void): string {
+function fakeRun(name: string, edit: (masks: Record<string, ReturnType<typeof ones>>) => void, extra: Record<string, unknown> = {}): string {
   manualSeed(2);
   const dir = join(root, name);
   const model = createModel('resnet20', { inputShape: [1, 28, 28], numClasses: 10 });
@@ -62,7 +62,7 @@ function fakeRun(name: string, edit: (masks: Record<string, ReturnType<typeof on
   spawnSync('mkdir', ['-p', dir]);
   saveSafetensors(join(dir, 'model.safetensors'), model.stateDict());
   saveSafetensors(join(dir, 'masks.safetensors'), masks);
-  writeFileSync(join(dir, 'result.json'), JSON.stringify({ completed: true, config: { model: 'resnet20', dataset: 'mnist' } }));
+  writeFileSync(join(dir, 'result.json'), JSON.stringify({ completed: true, config: { model: 'resnet20', dataset: 'mnist' }, ...extra }));
   dispose(Object.values(masks));
   model.dispose();
   return dir;
@@ -74,6 +74,7 @@ test('shrink --from refuses bad masks and bad folders with one line, writing not
     [fakeRun('empty', (m) => { m['layers.4.conv1.weight'].fill_(false); }), "removes every channel of 'layers.4.conv1.weight' (32 of 32)"],
     [fakeRun('shape', (m) => { m['layers.0.conv1.weight'] = ones([16, 16], { dtype: 'bool' }); }), "mask for 'layers.0.conv1.weight' has shape [16,16], the parameter [16,16,3,3]"],
     [join(root, 'missing'), "from: '" + join(root, 'missing') + "' is not a run folder"],
+    [fakeRun('unstructured', () => {}, { granularity: 'unstructured' }), 'is an unstructured prune run'],
   ];
   for (const [dir, msg] of cases) {
     const r = topiary(['shrink', '--from', dir]);
