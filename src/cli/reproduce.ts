@@ -5,7 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import '../experiment/reproductions.js';
 import { getReproduction, reproductionNames } from '../experiment/reproduce.js';
 import { writeResultsPage } from '../experiment/run-report.js';
-import { FsStore, distributedOf, parseQueueUrl, sweepReproduction } from '../queue/index.js';
+import { FsStore, RemoteEvaluator, checkReachable, distributedOf, parseQueueUrl, sweepReproduction } from '../queue/index.js';
 import { num, runCommand } from './common.js';
 
 export function reproduceCommand(): Command {
@@ -18,7 +18,7 @@ export function reproduceCommand(): Command {
     .option('--out <dir>', 'runs folder (default runs/reproduce/<name>)')
     .option('--doc <file>', 'markdown file to write (default docs/results/<name>.md)')
     .option('--workers <n>', 'hier-moea: evaluate candidates in this many worker threads (same results, faster)', num('workers'))
-    .option('--queue <url>', 'enqueue each run on this queue (redis://host:port/db) for `topiary worker`s instead of running it here')
+    .option('--queue <url>', 'enqueue each run on this queue (redis://host:port/db) for `topiary worker`s instead of running it here (hier-moea: its candidates)')
     .option('--store <dir>', 'with --queue: the shared folder where workers put model files and masks')
     .option('--wait', 'with --queue: wait for every run, gather it, write the document (a later call without --wait gathers too)')
     .option('--verbose', 'show stacks on errors')
@@ -47,6 +47,13 @@ export function reproduceCommand(): Command {
         // The runs and the document are the local ones: --queue, --store and --wait are not in the recorded command.
         const queue = parseQueueUrl(String(opts.queue));
         if (workers !== undefined) throw new ConfigError('--workers: not with --queue (the workers are `topiary worker` processes)');
+        if (name === 'hier-moea') {
+          // The searches run here, each generation's candidates on the workers (the same fronts).
+          const store = opts.store !== undefined ? new FsStore(String(opts.store)) : undefined;
+          await checkReachable(queue);
+          await r.run({ ...o, remote: (setup) => RemoteEvaluator.start(setup, { queue, store, log: (l) => process.stderr.write(l + '\n') }) });
+          return;
+        }
         distributedOf(r);
         if (opts.store === undefined) throw new ConfigError('--store: give the shared folder where workers put model files and masks (the same on every machine)');
         const s = await sweepReproduction(r, o, {

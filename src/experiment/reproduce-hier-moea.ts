@@ -192,10 +192,10 @@ export function selectCases(cases: Case[], only: string | undefined): Case[] {
 }
 
 /** One model and seed of the reproduction: dense training (unless done), search, fine-tuning. */
-export async function runCase(c: Case, seed: number, out: string, o: { dataDir?: string; progress: boolean; log: (l: string) => void }): Promise<ReproRun> {
+export async function runCase(c: Case, seed: number, out: string, o: { dataDir?: string; progress: boolean; log: (l: string) => void; remote?: HierMoeaRunOptions['remote'] }): Promise<ReproRun> {
   const cfg = validate(SearchConfig, { ...c.search, seed, dense: { ...c.dense, seed } }, `hier-moea ${c.key} search`);
   o.log(`== ${c.title}, seed ${seed} -> ${out}`);
-  const result = await runHierMoea(cfg, { out, dataDir: o.dataDir, progress: o.progress, log: o.log, title: c.title });
+  const result = await runHierMoea(cfg, { out, dataDir: o.dataDir, progress: o.progress, log: o.log, title: c.title, remote: o.remote });
   return { key: c.key, title: c.title, seed, out, config: cfg, denseConfig: c.dense, result, targets: c.targets };
 }
 
@@ -208,7 +208,7 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
   const log = (l: string) => { if (o.progress) process.stderr.write(l + '\n'); };
   for (const c of cases) {
     const run = o.workers ? { ...c, search: { ...c.search, workers: o.workers } } : c;
-    for (let seed = 0; seed < c.seeds; seed++) runs.push(await runCase(run, seed, join(o.out, level, c.key, `seed_${seed}`), { dataDir: o.dataDir, progress: o.progress, log }));
+    for (let seed = 0; seed < c.seeds; seed++) runs.push(await runCase(run, seed, join(o.out, level, c.key, `seed_${seed}`), { dataDir: o.dataDir, progress: o.progress, log, remote: o.remote }));
   }
   mkdirSync(dirname(o.doc), { recursive: true });
   const plots: Record<string, string[]> = {};

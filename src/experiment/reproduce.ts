@@ -3,6 +3,7 @@
  * docs/results/<name>.md with the exact command, seeds and date. Each method registers one value.
  */
 import { RegistryError } from '../core/errors.js';
+import type { HierMoeaRunOptions } from './reproduce-hier-moea.js';
 
 /** smoke: minutes, a pipeline check; reduced: what a small CPU affords (where a reproduction has one); full: the papers' budget. */
 export type Budget = 'smoke' | 'reduced' | 'full';
@@ -20,6 +21,8 @@ export interface ReproduceOptions {
   progress: boolean;
   /** Worker threads for candidate evaluation (hier-moea only; results do not depend on it). */
   workers?: number;
+  /** hier-moea: candidates scored by a queue's workers (src/queue) instead of here; results do not depend on it. */
+  remote?: HierMoeaRunOptions['remote'];
 }
 
 export interface Reproduction {
