@@ -27,17 +27,21 @@ export function report() {
     if (f & ts.SymbolFlags.TypeAlias) return 'type';
     return 'other';
   };
+  const hidden = (p) => p.name.startsWith('_') || p.name.startsWith('#') || (p.valueDeclaration && ts.getCombinedModifierFlags(p.valueDeclaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected));
   const line = (name, sym) => {
     const s = sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
     const kind = kindOf(s);
     const decl = s.declarations?.[0];
+    // Written from the declarations' own text where there is one: the checker's printing of a union
+    // follows its internal type ids, which move when unrelated files change.
+    const text = (n) => n?.getText().replace(/\s+/g, ' ');
+    const members = (t) => checker.getPropertiesOfType(t).filter((p) => !hidden(p)).map((p) => p.name).sort().join(', ');
     let type = '';
-    if (kind === 'function' || kind === 'const') type = checker.typeToString(checker.getTypeOfSymbolAtLocation(s, decl ?? file), decl, flags);
-    else if (kind === 'interface' || kind === 'type') type = checker.typeToString(checker.getDeclaredTypeOfSymbol(s), decl, flags | ts.TypeFormatFlags.InTypeAlias);
-    else if (kind === 'class') {
-      const hidden = (p) => p.name.startsWith('_') || p.name.startsWith('#') || (p.valueDeclaration && ts.getCombinedModifierFlags(p.valueDeclaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected));
-      type = checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(s)).filter((p) => !hidden(p)).map((p) => p.name).sort().join(', ');
-    }
+    if (kind === 'function') {
+      type = s.declarations.filter((d) => d.parameters).map((d) => `(${d.parameters.map(text).join(', ')}) => ${d.type ? text(d.type) : checker.typeToString(checker.getSignatureFromDeclaration(d).getReturnType(), d, flags)}`).join('; ');
+    } else if (kind === 'const') type = decl?.type ? text(decl.type) : checker.typeToString(checker.getTypeOfSymbolAtLocation(s, decl ?? file), decl, flags);
+    else if (kind === 'type') type = text(decl?.type) ?? '';
+    else if (kind === 'interface' || kind === 'class') type = members(checker.getDeclaredTypeOfSymbol(s));
     else if (kind === 'namespace') type = checker.getExportsOfModule(s).map((e) => e.name).sort().join(', ');
     return `- \`${name}\` (${kind}): ${type.replace(/\s+/g, ' ').replace(/import\("[^"]*"\)\./g, '')}`;
   };
