@@ -78,6 +78,7 @@ export const passesScale = (m: Module): boolean =>
  * PopulationLayer, taking along the activation / BatchNorm that follows it. A unit is scaled only
  * when the layers between it and the next weighted layer let its masses fold into that layer
  * (what physical removal needs). The unit modules move into the new model (same tensors).
+ * `units` leaves Linear (`linear: false`) or Conv2d (`conv: false`) layers plain.
  */
 export function toPopulationModel(model: Module, modelName = 'model', units: { linear?: boolean; conv?: boolean } = {}): Sequential {
   const bad = (why: string) => new ConfigError(`model: '${modelName}' ${why}`, [{ path: 'model', message: why }]);
