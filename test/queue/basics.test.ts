@@ -11,6 +11,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import { checkReachable, parseQueueUrl, QueueError } from '../../src/queue/connection.js';
 import { RunJob, parseJob } from '../../src/queue/jobs.js';
 import { FsStore } from '../../src/queue/store.js';
+import { runInThread } from '../../src/queue/run-job.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../../..');
 const tmp = mkdtempSync(join(tmpdir(), 'topiary-queue-basics-'));
@@ -79,4 +80,12 @@ test('the CLI refuses a bad --queue or a --queue without --store with one line a
   const e = cli('reproduce', 'evo-pop', '--queue', 'redis://127.0.0.1:1/0', '--store', 's');
   assert.equal(e.status, 2);
   assert.match(e.stderr, /^topiary: --queue: the evo-pop reproduction runs only locally \(over a queue: pmp\)\n/);
+});
+
+test('a run past its time limit has its thread terminated and fails (to be retried); a bad spec fails for good', async () => {
+  const root = join(tmp, 'runs');
+  const spec = { budget: 'smoke', id: 'dense', method: 'dense', seed: 0, train: { model: 'lenet_300_100', dataset: 'mnist', epochs: 50, batchSize: 64, lr: 0.1 }, prune: null, threads: 1 };
+  await assert.rejects(runInThread({ reproduction: 'pmp', spec, root, dir: 'slow/seed_0' }, 300), (e: Error) => e.name === 'Error' && e.message === 'timed out after 0.3 s (--job-timeout)');
+  await assert.rejects(runInThread({ reproduction: 'pmp', spec: { ...spec, threads: 0 }, root, dir: 'bad/seed_0' }),
+    (e: Error) => e.name === 'UnrecoverableError' && /^ConfigError: invalid pmp run: threads: /.test(e.message));
 });
