@@ -12,7 +12,7 @@ import { createModel } from '../models/registry.js';
 import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES, toPopulationModel } from '../prune/evo-pop/index.js';
 import { markdownTable } from '../report/table.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
-import { addTrainFlags } from './train.js';
+import { addTrainFlags, outDefault } from './train.js';
 
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -40,6 +40,7 @@ export function evoCommand(): Command {
     .option('--calibration-examples <n>', 'training images for the activation control', num('calibration-examples'));
   // The evo default output folder (addTrainFlags gives train's).
   cmd.setOptionValueWithSource('out', 'runs/evo', 'default');
+  outDefault(cmd, 'runs/evo');
   return cmd.action(async (opts: Record<string, unknown>) => {
     await runCommand(!!opts.verbose, async () => {
       const merged = mergeConfig(opts);

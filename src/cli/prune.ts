@@ -12,7 +12,7 @@ import { METHOD_NAMES } from '../prune/methods/index.js';
 import type { PruneEnv, PruneOptions } from '../prune/methods/types.js';
 import { preflight, runPrune, validatePruneOptions } from '../prune/options.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
-import { addTrainFlags } from './train.js';
+import { addTrainFlags, outDefault } from './train.js';
 
 /** Option keys that belong to the pruning options (the recipe's `prune:` mapping), not to training. */
 export const PRUNE_KEYS = ['method', 'sparsity', 'scope', 'granularity', 'prunable', 'from', 'phase', 'initialSparsity', 'startEpoch', 'endEpoch',
@@ -43,7 +43,7 @@ export function pruneConfigFrom(opts: Record<string, unknown>, given: (key: stri
 }
 
 export function pruneCommand(): Command {
-  return addTrainFlags(new Command('prune').description('prune while (or before, or after) training: pmp, gmp, magnitude, random, lth, snip, grasp'))
+  return outDefault(addTrainFlags(new Command('prune').description('prune while (or before, or after) training: pmp, gmp, magnitude, random, lth, snip, grasp')), 'runs/prune/<method>_<config hash>/seed_<seed>')
     .option('--method <name>', `pruning method (${METHOD_NAMES.join(', ')})`)
     .option('--sparsity <x>', 'fraction of prunable weights removed, in [0, 1)', num('sparsity'))
     .option('--scope <s>', 'global (one threshold across layers) or layer (each layer to the sparsity)')

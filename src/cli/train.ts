@@ -6,6 +6,13 @@ import { writeRunPage } from '../experiment/run-report.js';
 import { withDefaults } from '../experiment/defaults.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
 
+/** Name a command's own default output folder in its help (the value stays addTrainFlags' default). */
+export function outDefault(cmd: Command, shown: string): Command {
+  const o = cmd.options.find((x) => x.long === '--out');
+  if (o) o.defaultValueDescription = shown;
+  return cmd;
+}
+
 /** The flags every training-based command shares (train, prune, evo). */
 export function addTrainFlags(cmd: Command): Command {
   return cmd
@@ -51,7 +58,7 @@ export function trainCommand(): Command {
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         else if (r.completed) {
           process.stdout.write(`${c.model} on ${c.dataset}: test accuracy ${(100 * (r.testAccuracy as number)).toFixed(2)}% ` +
-            `(best val ${(100 * ((r.bestValAccuracy as number) ?? NaN)).toFixed(2)}%), ${r.params} parameters, result in ${opts.out}/result.json\n`);
+            `(${r.bestValAccuracy == null ? 'no validation split' : `best val ${(100 * (r.bestValAccuracy as number)).toFixed(2)}%`}), ${r.params} parameters, result in ${opts.out}/result.json\n`);
         } else process.stdout.write(`stopped after epoch ${run.history.length}; resume with the same --out ${opts.out}\n`);
         run.model.dispose();
         run.data.dispose();
