@@ -100,7 +100,7 @@ test('npm pack and an offline install from the tarball give a working CLI, impor
 
   // TypeScript against the package's declarations, strict; then the compiled file runs on the prebuilt addon.
   writeFileSync(join(app, 'use.ts'), [
-    "import { tensor, createModel, type ModelConfig, type Tensor } from 'topiary';",
+    "import { tensor, createModel, hierMoea, populationModel, type ModelConfig, type Tensor } from 'topiary';",
     "import { createRequire } from 'node:module';",
     'const t: Tensor = tensor([[1, 2], [3, 4]]);',
     'const shape: number[] = t.shape;',
@@ -108,16 +108,28 @@ test('npm pack and an offline install from the tarball give a working CLI, impor
     "const m = createModel('mlp', config);",
     'const params = m.namedParameters().reduce((s, [, p]) => s + p.numel, 0);',
     "const addon = createRequire(import.meta.url)('node-gyp-build').resolve('node_modules/topiary') as string;",
-    'console.log(JSON.stringify({ shape, sum: t.sum().item(), params, addon }));',
+    "const methods = [typeof hierMoea, typeof populationModel];",
+    'console.log(JSON.stringify({ shape, sum: t.sum().item(), params, addon, methods }));',
   ].join('\n'));
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], outDir: 'out' }, files: ['use.ts'] }));
   const tsc = run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', '.', '--strict'], { cwd: app });
   assert.equal(tsc.status, 0, `tsc --strict against the package failed:\n${tsc.out}`);
   const use = run(process.execPath, ['out/use.js'], { cwd: app });
   assert.equal(use.status, 0, use.out);
-  const r = JSON.parse(use.out.trim().split('\n').pop()!) as { shape: number[]; sum: number; params: number; addon: string };
+  const r = JSON.parse(use.out.trim().split('\n').pop()!) as { shape: number[]; sum: number; params: number; addon: string; methods: string[] };
+  assert.deepEqual(r.methods, ['function', 'function'], 'EVO-POP and HIER-MOEA from the public entry');
   assert.deepEqual(r.shape, [2, 2]);
   assert.equal(r.sum, 10);
   assert.equal(r.params, 784 * 16 + 16 + 16 * 10 + 10);
   assert.equal(r.addon, join(installed, 'prebuilds/linux-x64/topiary.glibc.node'));
+
+  // The report page from the installed package: vega's and vega-lite's browser builds are found in node_modules.
+  const run1 = join(app, 'run1');
+  mkdirSync(run1);
+  writeFileSync(join(run1, 'result.json'), JSON.stringify({ kind: 'train', model: 'mlp', dataset: 'mnist', config: { model: 'mlp', dataset: 'mnist' }, testAccuracy: 0.97,
+    history: [{ epoch: 0, lr: 0.1, trainLoss: 0.3, trainAccuracy: 0.9, seconds: 1, extra: {} }] }));
+  const rep = run('npx', ['--offline', '--no-install', 'topiary', 'report', 'run1'], { cwd: app });
+  assert.equal(rep.status, 0, rep.out);
+  const html = readFileSync(join(run1, 'report.html'), 'utf8');
+  assert.ok(html.length > 500_000 && html.includes('97.00%'), 'the page holds the run and the inlined chart libraries');
 });
