@@ -142,6 +142,28 @@ test('a hand-written loop with step / maskGrads / maskWeights equals train() wit
   assert.equal(memory().tensors, before, 'no tensor leaks');
 });
 
+test('a pmp callback checkpoints with train(): stopped after 2 epochs and resumed, it ends where an uninterrupted run does', () => {
+  const run = (stop: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), 'topiary-api-ck-'));
+    const once = (stopAfterEpochs?: number) => {
+      manualSeed(3);
+      const model = tiny();
+      const opt = new SGD(model.namedParameters(), { lr: 0.1, momentum: 0.9 });
+      const p = pmp(model, { sparsity: 0.7, phase: 3 });
+      train({ model, optimizer: opt, epochs: 4, trainBatches: (e) => batches(3, 20 + e), callbacks: [p], checkpointDir: dir, stopAfterEpochs });
+      const out = { w: model.namedParameters().map(([, t]) => Array.from(t.dataSync())), kept: p.updates.map((u) => u.kept), sparsity: p.sparsity() };
+      p.dispose(); opt.dispose(); model.dispose();
+      return out;
+    };
+    if (stop) once(2);
+    return once();
+  };
+  const a = run(false), b = run(true);
+  assert.deepEqual(b.w, a.w);
+  assert.deepEqual(b.kept, a.kept, 'the updates come back from the checkpoint');
+  assert.equal(b.sparsity, a.sparsity);
+});
+
 test('bad input: sparsity, phase, the schedule fields, and a callback used with another model', () => {
   const model = tiny(), other = tiny();
   assert.throws(() => pmp(model, { sparsity: 1, phase: 2 }), (e: Error) => e instanceof ArgumentError && /sparsity/.test(e.message));
