@@ -91,7 +91,7 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
         out.gathered++;
       } else if (state === 'failed') {
         const job = await Job.fromId(queue, id);
-        await job?.retry('failed');
+        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         log(`${j.spec.name}: failed before (${job?.failedReason ?? '?'}); tried again`);
         out.enqueued++;
       } else if (state === 'unknown') {
