@@ -1,6 +1,7 @@
 /** EVO-POP from the API against `topiary evo`'s run (the same smaller model, tensor for tensor), units, registries. */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -96,4 +97,26 @@ test('a registered dynamic and fitness: usable by name in selection() and in top
   assert.throws(() => train({ model: other, optimizer: opt2, epochs: 1, trainBatches: batch, callbacks: [sel] }), /selection: model: this callback was made for another model/);
   opt2.dispose(); other.dispose();
   opt.dispose(); pop.dispose();
+});
+
+test('topiary --plugin registers a dynamic and a fitness that topiary evo then takes by name', { skip: NO_MNIST }, () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const dir = mkdtempSync(join(tmpdir(), 'topiary-api-evo-plugin-'));
+  const plugin = join(dir, 'halving.mts'); // an ES module wherever it lies (a .ts outside a "type": "module" package is CommonJS)
+  writeFileSync(plugin, `import { registerDynamics, registerFitness, fitness } from ${JSON.stringify(join(root, 'src', 'index.ts'))};
+registerDynamics({ name: 'halving', description: 'm / 2 each step', conserves: false, update: (m) => m.map((v) => v / 2) });
+registerFitness({ name: 'plain_activation', description: 'the activation fitness', probe: 'activation', measure: (l) => fitness.activation.measure(l) });
+`);
+  const args = ['bin/topiary.js', '--plugin', plugin, 'evo', '--dynamics', 'halving', '--fitness', 'plain_activation', '--epsilon', '0.001', '--model', 'mlp', '--widths', '16',
+    '--dataset', 'mnist', '--epochs', '1', '--subset', '300', '--batch-size', '100', '--prune-at', '0.25', '--criteria', 'mass', '--threads', '1', '--out', join(dir, 'run'), '--json'];
+  const r = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, TOPIARY_DATA: DATA }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { dynamics: string; fitness: string; extinct: Record<string, number> };
+  assert.equal(s.dynamics, 'halving');
+  assert.equal(s.fitness, 'plain_activation');
+  // 270 training examples in batches of 100: 3 steps of halving leave 0.125, above epsilon: none extinct.
+  assert.deepEqual(Object.values(s.extinct), [0]);
+  const bad = spawnSync(process.execPath, ['bin/topiary.js', 'evo', '--dynamics', 'halving', '--epochs', '1'], { cwd: root, env: { ...process.env, TOPIARY_DATA: DATA }, encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /dynamics: unknown dynamics 'halving' \(known: replicator, exponential, growth_decay, replicator_mutator, none\)/);
 });
