@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Write test/fixtures/onnx/<name>.onnx and <name>.json: small PyTorch models exported by PyTorch's
+own exporter (torch.onnx.export, no onnx package needed), with PyTorch's answers beside them.
+
+Run by hand with Debian's PyTorch (python3-torch 1.13):
+    /usr/bin/python3 scripts/make-onnx-fixtures.py
+test/graph/onnx-import.test.ts imports every file and replays the answers.
+
+Models: an MLP with LayerNorm and GELU (opset 17: LayerNormalization), a CNN with BatchNorm and
+max pooling, a ResNet basic block with a projection shortcut, a depthwise-separable net (ReLU6 as
+Clip), and a tiny transformer encoder layer (opset 13: its LayerNorm decomposed into ReduceMean,
+Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes). Exported with
+training=PRESERVE from eval mode, so BatchNorm stays a BatchNormalization node (EVAL would fold it
+into the conv) and the batch axis is dynamic ('N').
+
+Each JSON holds: the input (shape [B, ...]), the eval-mode output, the train-mode output (batch
+statistics in BatchNorm; dropout is 0 everywhere) with the running statistics after that one step
+(momentum 0.1), and the gradients of sum(output * w) (eval mode, w fixed) for every parameter whose
+ONNX initializer keeps its PyTorch name.
+"""
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'onnx')
+
+
+def flat(t):
+    return [float(str(np.float32(v))) for v in t.detach().double().reshape(-1).tolist()]
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32)
+        self.norm = nn.LayerNorm(32)
+        self.fc2 = nn.Linear(32, 24)
+        self.drop = nn.Dropout(0.0)
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        x = F.gelu(self.norm(self.fc1(x)))
+        x = self.drop(torch.tanh(self.fc2(x)))
+        return F.log_softmax(self.head(x), dim=1)
+
+
+class CnnBn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.avg_pool2d(F.leaky_relu(self.bn2(self.conv2(x)), 0.1), 2)
+        return self.fc(x.view(x.size(0), -1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.short = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        y = F.relu(y + self.short(x))
+        return self.fc(torch.flatten(self.pool(y), 1))
+
+
+class Depthwise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn0 = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.pw = nn.Conv2d(8, 16, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu6(self.bn0(self.stem(x)))
+        x = F.relu6(self.bn1(self.dw(x)))
+        x = F.relu(self.bn2(self.pw(x)))
+        x = x.mean(dim=(2, 3))
+        return self.fc(x)
+
+
+class Transformer(nn.Module):
+    """Tokens [N, 6, 16] -> one encoder layer (post-norm, ReLU FFN) -> mean over tokens -> head."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(16, 16)
+        self.layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.layer(self.embed(x))
+        return self.head(x.mean(dim=1))
+
+
+MODELS = [
+    ('mlp', Mlp, [1, 8, 8], 17),
+    ('cnn_bn', CnnBn, [3, 16, 16], 13),
+    ('resblock', ResBlock, [3, 16, 16], 15),
+    ('depthwise', Depthwise, [3, 16, 16], 17),
+    ('transformer', Transformer, [6, 16], 13),
+]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name, cls, shape, opset in MODELS:
+        torch.manual_seed(0)
+        m = cls()
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    mod.running_mean.copy_(torch.randn(mod.num_features) * 0.1)
+                    mod.running_var.copy_(torch.rand(mod.num_features) * 0.5 + 0.75)
+                    mod.weight.copy_(torch.randn(mod.num_features) * 0.2 + 1)
+                    mod.bias.copy_(torch.randn(mod.num_features) * 0.1)
+        m.eval()
+        x = torch.randn([3] + shape)
+        path = os.path.join(OUT, name + '.onnx')
+        torch.onnx.export(m, x, path, opset_version=opset, input_names=['input'], output_names=['output'],
+                          dynamic_axes={'input': {0: 'N'}, 'output': {0: 'N'}},
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+        y = m(x)
+        w = torch.randn(y.shape)
+        m.zero_grad()
+        (y * w).sum().backward()
+        grads = {k: flat(p.grad) for k, p in m.named_parameters() if p.grad is not None}
+        # train mode: batch statistics, running statistics updated once
+        m.train()
+        with torch.no_grad():
+            yt = m(x)
+        running = {k: flat(b) for k, b in m.named_buffers() if 'running' in k}
+        case = {
+            'name': name, 'opset': opset, 'inputShape': shape,
+            'input': {'shape': list(x.shape), 'data': flat(x)},
+            'output': {'shape': list(y.shape), 'data': flat(y)},
+            'trainOutput': {'shape': list(yt.shape), 'data': flat(yt)},
+            'runningAfterTrainStep': running,
+            'lossWeight': flat(w),
+            'grads': grads,
+        }
+        with open(os.path.join(OUT, name + '.json'), 'w') as f:
+            json.dump(case, f)
+        print(name, os.path.getsize(path), 'bytes')
+
+
+if __name__ == '__main__':
+    main()
