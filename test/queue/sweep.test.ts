@@ -37,7 +37,7 @@ const procs: Proc[] = [];
 
 function startWorker(name: string): Proc {
   const child = spawn(process.execPath, [join(repo, 'bin', 'topiary.js'), 'worker', '--queue', redis.url(), '--store', storeDir, '--work', join(tmp, name),
-    '--data-dir', dataDir, '--stalled-seconds', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TOPIARY_DATA: dataDir } });
+    '--data-dir', dataDir, '--stalled-seconds', '3'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TOPIARY_DATA: dataDir } });
   const p: Proc = { child, log: '', pid: child.pid! };
   child.stderr!.on('data', (d: Buffer) => { p.log += d.toString(); });
   procs.push(p);
