@@ -34,6 +34,7 @@ export { Graph, type Node as GraphNode, type Value as GraphValue, type Dim, type
 export { GraphModule, runGraph, saveGraphModule, loadGraphModule } from './graph/run.js';
 export { graphStats, type GraphStats } from './graph/flops.js';
 export { exportOnnx, encodeOnnx, OnnxExportError, type OnnxOptions, type ExportResult } from './graph/onnx-export.js';
+export { importOnnx, OnnxImportError, type ImportOptions } from './graph/onnx-import.js';
 export { shrink, shrinkModel, ShrinkError, type ShrinkResult, type MaskInput } from './graph/shrink.js';
 export { dependencyGroups, analyseGraph, type ChannelGroup, type DependencyGraph } from './graph/depgroups.js';
 export * as evo from './evo/index.js';
