@@ -13,7 +13,9 @@ import { after, before, test } from 'node:test';
 import '../../src/experiment/reproductions.js';
 import { getReproduction, type ReproduceOptions } from '../../src/experiment/reproduce.js';
 import { parseQueueUrl } from '../../src/queue/connection.js';
-import { FsStore, queueStatus, sweepReproduction } from '../../src/queue/index.js';
+import { Job, Queue } from 'bullmq';
+import { bullConnection, PREFIX, RUNS_QUEUE } from '../../src/queue/connection.js';
+import { FsStore, queueStatus, runJobId, sweepReproduction } from '../../src/queue/index.js';
 import { startRedis, type RedisServer } from './redis.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -65,6 +67,33 @@ test('Redis restarted mid-sweep: workers reconnect, lost jobs are enqueued again
     assert.equal(s.runs.completed, 2);
     assert.deepEqual([s.runs.waiting, s.runs.active, s.runs.failed], [0, 0, 0]);
   } finally {
+    delete process.env.TOPIARY_PMP_ONLY;
+  }
+});
+
+test('a run that failed for good is tried again by the next sweep, and a failure is one line naming the run', async () => {
+  process.env.TOPIARY_PMP_ONLY = 'random_789';
+  const q = new Queue(RUNS_QUEUE, { connection: bullConnection(parseQueueUrl(redis.url())), prefix: PREFIX });
+  try {
+    const pmp = getReproduction('pmp');
+    const o = opts(join(tmp, 'failing'));
+    const [run] = pmp.distributed!.plan(o);
+    const id = runJobId('pmp', run);
+    // The run's job, put there with a spec no worker can run (0 threads): it fails for good at once.
+    await q.add(run.name, { kind: 'reproduce.run', reproduction: 'pmp', name: run.name, dir: run.dir, spec: { ...run.spec, threads: 0 }, needs: [] }, { jobId: id, attempts: 3 });
+    const t0 = Date.now();
+    while ((await q.getJobState(id)) !== 'failed') {
+      if (Date.now() - t0 > 60000) throw new Error('the job did not fail');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const first = (await Job.fromId(q, id))!.finishedOn!;
+    await assert.rejects(sweepReproduction(pmp, o, { queue: parseQueueUrl(redis.url()), store: new FsStore(join(tmp, 'store')), wait: true, pollMs: 100 }),
+      (e: Error) => e.name === 'QueueError' && /^1 of 1 runs failed: pmp\/smoke random_789 seed 0 \(ConfigError: invalid pmp run: threads: [^)]*\); the document has the others; run the same command again to retry them$/.test(e.message));
+    const job = (await Job.fromId(q, id))!;
+    assert.ok(job.finishedOn! > first, 'it ran again');
+    assert.equal(job.attemptsMade, 1, 'with its attempts reset');
+  } finally {
+    await q.close();
     delete process.env.TOPIARY_PMP_ONLY;
   }
 });
