@@ -254,7 +254,13 @@ function emitNode(e: Emitter, n: Node, where: string): void {
       e.reshape(I(0), x!.shape, outV.shape, out);
       return;
     }
-    case 'reshape': e.reshape(I(0), x!.shape, outV.shape, out); return;
+    case 'reshape': {
+      // A -1 (an imported size that is a multiple of the batch, attention's [L, N*heads, d]) is kept as -1.
+      const target = a.shape as (number | null)[];
+      if (target.includes(-1)) { e.node('Reshape', [I(0), e.shapeTensor(target)], [out]); return; }
+      e.reshape(I(0), x!.shape, outV.shape, out);
+      return;
+    }
     case 'expand': e.node('Expand', [I(0), e.shapeTensor((a.shape as (number | null)[]))], [out]); return;
     case 'permute': e.node('Transpose', [I(0)], [out], [attr('perm', a.dims as number[])]); return;
     case 'squeeze': {

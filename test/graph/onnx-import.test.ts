@@ -153,7 +153,7 @@ test('unstructured 50% magnitude on an imported transformer: the exported file r
   pruneTo(target, scores, { sparsity: 0.5, scope: 'global' });
   dispose([...scores.values()]);
   target.apply();
-  const x = randn([5, 6, 16]);
+  const x = randn([3, 6, 16]); // not the trace's batch (5): the exported reshapes keep the batch dynamic
   const want = noGrad(() => gm.call(x)).dataSync();
   const got = await ortRun(encodeOnnx(gm, { inputShape: [6, 16] }), x);
   assert.ok(maxDiff(want, got) <= 1e-5, `${maxDiff(want, got)}`);
