@@ -6,11 +6,13 @@
       "native/src/ops_math.cc",
       "native/src/ops_shape.cc",
       "native/src/ops_nn.cc",
-      "native/src/rng_state.cc"
+      "native/src/rng_state.cc",
+      "native/src/ops_sparse.cc"
     ],
     "include_dirs": [
       "<!@(node -p \"require('node-addon-api').include_dir\")",
-      "<!@(node scripts/torch-paths.mjs include)"
+      "<!@(node scripts/torch-paths.mjs include)",
+      "/usr/include/eigen3"
     ],
     "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "NAPI_EXPERIMENTAL", "_GLIBCXX_USE_CXX11_ABI=1"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],

@@ -5,6 +5,7 @@ import * as F from '../tensor/nn-ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { pytorchDefault_ } from './init.js';
 import { Module } from './module.js';
+import { autoSparseLinear } from './sparse/linear.js';
 
 type Pair = number | [number, number];
 const pair = (x: Pair): [number, number] => (Array.isArray(x) ? x : [x, x]);
@@ -26,7 +27,8 @@ export class Linear extends Module {
   get weight(): Tensor { return this._params.get('weight')!; }
   get bias(): Tensor | null { return this._params.get('bias') ?? null; }
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.weight, this.bias);
+    // Eval mode, gradients off: a pruned weight may run through the sparse kernel (nn/sparse/linear.ts).
+    return (!this.training && autoSparseLinear(x, this.weight, this.bias)) || F.linear(x, this.weight, this.bias);
   }
 }
 
