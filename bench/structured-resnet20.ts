@@ -9,7 +9,9 @@
  * Both runs go through the real pipeline (runTraining, then `prune --method magnitude --granularity
  * structured`, which writes model.shrunk.*); finished stages are reused. Latency: one thread
  * (setNumThreads(1), OPENBLAS/OMP_NUM_THREADS=1 set before the addon loads, onnxruntime's
- * intra/inter-op threads 1), eval mode, no autograd, random inputs.
+ * intra/inter-op threads 1), eval mode, no autograd, random inputs. The table's latency is CPU time
+ * per call (process user + system time over the timed calls; `--clock wall` for wall time), the
+ * median over repetitions: on a shared machine wall time also counts the waits for a core.
  */
 process.env.OMP_NUM_THREADS = '1';
 process.env.OPENBLAS_NUM_THREADS = '1';
@@ -72,35 +74,42 @@ const gd = trace(dense, { inputShape: shape });
 const sd = graphStats(gd), ss = graphStats(shrunk.graph);
 gd.dispose();
 
-function timeTopiary(m: Module, batch: number, calls: number): number {
+/** CPU time of the process (user + system, all threads) in ms: on a shared machine, wall time also counts waiting for a core. */
+const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+interface Timing { wall: number; cpu: number }
+function timeTopiary(m: Module, batch: number, calls: number): Timing {
   const x = randn([batch, ...shape]);
   const once = () => tidy(() => noGrad(() => { m.call(x); }));
   for (let i = 0; i < 3; i++) once();
-  const ts: number[] = [];
-  for (let i = 0; i < calls; i++) { const t = performance.now(); once(); ts.push(performance.now() - t); }
+  const w0 = performance.now(), c0 = cpuMs();
+  for (let i = 0; i < calls; i++) once();
+  const t = { wall: (performance.now() - w0) / calls, cpu: (cpuMs() - c0) / calls };
   x.dispose();
-  return median(ts);
+  return t;
 }
 async function session(m: Module) {
   return ort.InferenceSession.create(encodeOnnx(m, { inputShape: shape, opset: 17 }), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
 }
 const sessions = { dense: await session(dense), shrunk: await session(shrunk) };
-async function timeOrt(s: Awaited<ReturnType<typeof session>>, batch: number, calls: number): Promise<number> {
+async function timeOrt(s: Awaited<ReturnType<typeof session>>, batch: number, calls: number): Promise<Timing> {
   const n = batch * shape.reduce((a, b) => a * b, 1);
   const data = Float32Array.from({ length: n }, () => Math.random());
   const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', data, [batch, ...shape]) };
   for (let i = 0; i < 3; i++) await s.run(feeds);
-  const ts: number[] = [];
-  for (let i = 0; i < calls; i++) { const t = performance.now(); await s.run(feeds); ts.push(performance.now() - t); }
-  return median(ts);
+  const w0 = performance.now(), c0 = cpuMs();
+  for (let i = 0; i < calls; i++) await s.run(feeds);
+  return { wall: (performance.now() - w0) / calls, cpu: (cpuMs() - c0) / calls };
 }
 
 type Key = 'dense' | 'denseGraph' | 'shrunk' | 'ortDense' | 'ortShrunk';
-const lat: Record<string, Record<Key, number[]>> = {};
+const lat: Record<string, Record<Key, Timing[]>> = {};
+const load: number[] = [];
+const { loadavg } = await import('node:os');
 for (const batch of [1, 128]) {
   const calls = batch === 1 ? 60 : 6;
-  const l: Record<Key, number[]> = (lat[batch] = { dense: [], denseGraph: [], shrunk: [], ortDense: [], ortShrunk: [] });
+  const l: Record<Key, Timing[]> = (lat[batch] = { dense: [], denseGraph: [], shrunk: [], ortDense: [], ortShrunk: [] });
   for (let r = 0; r < reps; r++) {
+    load.push(loadavg()[0]);
     // Alternate dense and shrunk (and swap which goes first every repetition), so both see the same load.
     const order: Key[] = r % 2 === 0 ? ['dense', 'shrunk', 'denseGraph', 'ortDense', 'ortShrunk'] : ['ortShrunk', 'ortDense', 'shrunk', 'denseGraph', 'dense'];
     for (const k of order) {
@@ -112,7 +121,8 @@ for (const batch of [1, 128]) {
     }
   }
 }
-const med = (b: number, k: Key) => median(lat[b][k]);
+const clock = (arg('clock', 'cpu') === 'wall' ? 'wall' : 'cpu') as keyof Timing;
+const med = (b: number, k: Key, c: keyof Timing = clock) => median(lat[b][k].map((t) => t[c]));
 const macCut = sd.macs / ss.macs;
 const ms = (x: number) => (x < 10 ? x.toFixed(3) : x.toFixed(1));
 const rows = [
@@ -122,13 +132,15 @@ const rows = [
 for (const b of [1, 128]) {
   for (const [label, dk, sk] of [['topiary', 'dense', 'shrunk'], ['topiary (dense as a GraphModule)', 'denseGraph', 'shrunk'], ['onnxruntime-node', 'ortDense', 'ortShrunk']] as [string, Key, Key][]) {
     const sp = med(b, dk) / med(b, sk);
-    rows.push(`| latency, batch ${b}, ${label} | ${ms(med(b, dk))} ms | ${ms(med(b, sk))} ms | ${sp.toFixed(2)}x faster | ${(sp / macCut).toFixed(2)} |`);
+    const wsp = med(b, dk, 'wall') / med(b, sk, 'wall');
+    rows.push(`| latency, batch ${b}, ${label} | ${ms(med(b, dk))} ms | ${ms(med(b, sk))} ms | ${sp.toFixed(2)}x faster (wall clock ${wsp.toFixed(2)}x) | ${(sp / macCut).toFixed(2)} |`);
   }
 }
 const summary = {
   subset, epochs, trainSeconds: +trainSeconds.toFixed(1),
   denseTestAccuracy: denseRes.testAccuracy, shrunkTestAccuracy: prunedRes.testAccuracy, shrunk: prunedRes.shrunk,
-  latencyMs: Object.fromEntries(Object.entries(lat).map(([b, l]) => [b, Object.fromEntries(Object.entries(l).map(([k, v]) => [k, +median(v).toFixed(3)]))])),
+  clock, loadAverage: load.map((x) => +x.toFixed(1)),
+  latencyMs: Object.fromEntries(Object.entries(lat).map(([b, l]) => [b, Object.fromEntries(Object.entries(l).map(([k, v]) => [k, { cpu: +median(v.map((t) => t.cpu)).toFixed(3), wall: +median(v.map((t) => t.wall)).toFixed(3) }]))])),
 };
 console.log(JSON.stringify(summary, null, 2));
 console.log(`\n| what | dense | shrunk (50% of channels) | ratio | speed-up / MAC cut (target >= 0.8) |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}`);
