@@ -8,8 +8,9 @@ test/graph/onnx-import.test.ts imports every file and replays the answers.
 
 Models: an MLP with LayerNorm and GELU (opset 17: LayerNormalization), a CNN with BatchNorm and
 max pooling, a ResNet basic block with a projection shortcut, a depthwise-separable net (ReLU6 as
-Clip), and a tiny transformer encoder layer (opset 13: its LayerNorm decomposed into ReduceMean,
-Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes). Exported with
+Clip), a tiny transformer encoder layer (opset 13: its LayerNorm decomposed into ReduceMean,
+Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes), and an
+MNIST-shaped CNN for the command-line test. Exported with
 training=PRESERVE from eval mode, so BatchNorm stays a BatchNormalization node (EVAL would fold it
 into the conv) and the batch axis is dynamic ('N').
 
@@ -119,12 +120,30 @@ class Transformer(nn.Module):
         return self.head(x.mean(dim=1))
 
 
+class MnistCnn(nn.Module):
+    """For the command-line test: MNIST's examples [1, 28, 28], ten classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 5)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 8, 5)
+        self.fc1 = nn.Linear(8 * 4 * 4, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
 MODELS = [
     ('mlp', Mlp, [1, 8, 8], 17),
     ('cnn_bn', CnnBn, [3, 16, 16], 13),
     ('resblock', ResBlock, [3, 16, 16], 15),
     ('depthwise', Depthwise, [3, 16, 16], 17),
     ('transformer', Transformer, [6, 16], 13),
+    ('mnist_cnn', MnistCnn, [1, 28, 28], 17),
 ]
 
 

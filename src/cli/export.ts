@@ -12,6 +12,7 @@ import { ConfigError, SerializationError } from '../core/errors.js';
 import { getDatasetSpec } from '../data/sources.js';
 import { checkOutPath, exportOnnx } from '../graph/onnx-export.js';
 import { loadGraphModule } from '../graph/run.js';
+import { importOnnx, isOnnxFile, ONNX_MODEL } from '../graph/onnx-import.js';
 import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { loadPruned } from '../prune/evo-pop/physical.js';
@@ -34,7 +35,7 @@ export interface Candidate {
   params: number;
 }
 
-interface RunInfo { model?: string; dataset?: string; widths?: number[] }
+interface RunInfo { model?: string; dataset?: string; widths?: number[]; onnx?: string }
 
 function readJson(f: string): Record<string, unknown> {
   try {
@@ -55,7 +56,8 @@ function runInfo(dir: string): RunInfo {
       const c = (j.config ?? (j.train as Record<string, unknown> | undefined) ?? j) as Record<string, unknown>;
       const model = typeof c.model === 'string' ? c.model : typeof j.model === 'string' ? j.model : undefined;
       const dataset = typeof c.dataset === 'string' ? c.dataset : typeof j.dataset === 'string' ? j.dataset : undefined;
-      if (model || dataset) return { model, dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined };
+      const onnx = (j.pruneOptions as { from?: unknown } | undefined)?.from; // a run pruning an imported ONNX model
+      if (model || dataset) return { model, dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined, ...(isOnnxFile(onnx) ? { onnx } : {}) };
     }
     const parent = dirname(d);
     if (parent === d) break;
@@ -79,7 +81,7 @@ function registryModel(info: RunInfo, file: string, inputShape: number[]): Candi
   if (!info.model) throw new ConfigError(`from: no model name for ${file} (no result.json/run.json beside it and none in its metadata)`, [{ path: 'from', message: 'no model name' }]);
   const numClasses = info.dataset ? getDatasetSpec(info.dataset).numClasses : 10;
   const load = () => {
-    const m = createModel(info.model!, { inputShape, numClasses, widths: info.widths });
+    const m = info.model === ONNX_MODEL && info.onnx ? importOnnx(info.onnx, { inputShape }) : createModel(info.model!, { inputShape, numClasses, widths: info.widths });
     const { tensors } = loadSafetensors(file);
     try {
       m.loadStateDict(tensors);

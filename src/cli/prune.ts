@@ -1,6 +1,8 @@
 /** `topiary prune`: train with a pruning method (PMP and its baselines), write result.json with the sparsity accounting. */
 import { Command } from 'commander';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { isOnnxFile, ONNX_MODEL } from '../graph/onnx-import.js';
 import { readRecipe, TrainConfig, validate } from '../experiment/config.js';
 import { setupData } from '../experiment/data-setup.js';
 import { versions } from '../experiment/env.js';
@@ -36,6 +38,11 @@ export function pruneConfigFrom(opts: Record<string, unknown>, given: (key: stri
   const recipe = opts.recipe ? readRecipe(String(opts.recipe)) : {};
   const pruneRaw: Record<string, unknown> = { ...((recipe.prune as Record<string, unknown>) ?? {}) };
   for (const k of PRUNE_KEYS) if (opts[k] !== undefined && given(k)) pruneRaw[k] = opts[k];
+  if (isOnnxFile(pruneRaw.from)) { // the model is the file's (README: Bring your own model)
+    if (trainRaw.model !== undefined && trainRaw.model !== ONNX_MODEL) throw new ConfigError(`model: --from ${pruneRaw.from} is an ONNX file and prunes the model it holds; leave --model out`, [{ path: 'model', message: 'given with an ONNX --from' }]);
+    trainRaw.model = ONNX_MODEL;
+    pruneRaw.from = resolve(pruneRaw.from);
+  }
   const train = validate(TrainConfig, withDefaults(trainRaw, pruneRaw), 'training options');
   const prune = validatePruneOptions(pruneRaw, train);
   preflight(train, prune);
@@ -49,7 +56,7 @@ export function pruneCommand(): Command {
     .option('--scope <s>', 'global (one threshold across layers) or layer (each layer to the sparsity)')
     .option('--granularity <g>', 'unstructured (weights) or structured (whole neurons / filters with bias and BatchNorm)')
     .option('--prunable <regex>', 'prunable parameters by name (default: every weight with more than one dim)')
-    .option('--from <path>', 'a trained model: model.safetensors or a run folder holding one')
+    .option('--from <path>', 'a trained model: model.safetensors, a run folder holding one, or an ONNX file (model.onnx)')
     .option('--phase <epochs>', 'pmp: pruning phase P in epochs (default: 40% of the epochs, the authors\' 80 of 200)', num('phase'))
     .option('--initial-sparsity <x>', 'gmp: s_i', num('initial-sparsity'))
     .option('--start-epoch <n>', 'gmp: first epoch of the schedule', num('start-epoch'))

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { MODEL_NAMES } from '../models/registry.js';
+import { ONNX_MODEL } from '../graph/onnx-import.js';
 import { INIT_NAMES } from '../nn/init.js';
 import { SCHEDULE_NAMES } from '../optim/schedule.js';
 import { AppliedDefaults } from './defaults.js';
@@ -30,7 +31,8 @@ export const AugmentConfig = z.object({
 }).strict();
 
 export const TrainConfig = z.object({
-  model: z.string().refine((m) => MODEL_NAMES.includes(m), { message: `unknown model (known: ${MODEL_NAMES.join(', ')})` }),
+  model: z.string().refine((m) => MODEL_NAMES.includes(m) || m === ONNX_MODEL, { // 'onnx': imported from prune --from <file.onnx>
+    message: `unknown model (known: ${MODEL_NAMES.join(', ')})` }),
   dataset: z.enum(DATASETS),
   widths: z.array(z.number().int().positive()).optional(),
   init: z.enum(INIT_NAMES as [string, ...string[]]).default('default'),

@@ -433,3 +433,30 @@ export function staticTensor(s: Static, what: string, name: string): Tensor {
 
 export type { Entry, Source };
 export { ImportState };
+
+/** The model name runs record for a model imported from `--from <file.onnx>`. */
+export const ONNX_MODEL = 'onnx';
+/** Whether a `--from` path names an ONNX file. */
+export const isOnnxFile = (p: unknown): p is string => typeof p === 'string' && /\.onnx$/i.test(p);
+
+/**
+ * Import `file` for a dataset: its input must take the dataset's examples (`inputShape`) and its
+ * output give `numClasses` scores per example; otherwise one line says which.
+ */
+export function importOnnxFor(file: string, o: { inputShape: number[]; numClasses: number; dataset?: string }): GraphModule {
+  let gm: GraphModule;
+  try {
+    gm = importOnnx(file, { inputShape: o.inputShape });
+  } catch (e) {
+    if (e instanceof OnnxImportError && /inputShape gives|has rank/.test(e.message)) {
+      throw new OnnxImportError(`${e.message.replace(/inputShape gives/, `the dataset${o.dataset ? ` '${o.dataset}'` : ''} has examples of shape`)}`, { cause: e });
+    }
+    throw e;
+  }
+  const out = gm.graph.outputs[0].shape;
+  if (out.length !== 2 || out[0] !== 'N' || out[1] !== o.numClasses) {
+    gm.dispose();
+    throw new OnnxImportError(`ONNX import: ${file} outputs [${out.join(', ')}] per batch; the dataset${o.dataset ? ` '${o.dataset}'` : ''} needs [N, ${o.numClasses}] (one score per class)`);
+  }
+  return gm;
+}

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { getDatasetSpec } from '../data/sources.js';
 import { createModel } from '../models/registry.js';
+import { importOnnxFor, isOnnxFile } from '../graph/onnx-import.js';
 import { getMethod, METHOD_NAMES } from './methods/index.js';
 import type { PruneEnv, PruneJob, PruneOptions, TrainSettings } from './methods/types.js';
 import { PruneTarget } from './target.js';
@@ -57,7 +58,8 @@ export function validatePruneOptions(raw: Record<string, unknown>, train: TrainS
  */
 export function preflight(train: TrainSettings, o: PruneOptions): void {
   const spec = getDatasetSpec(train.dataset);
-  const model = createModel(train.model, { inputShape: [...spec.inputShape], numClasses: spec.numClasses, widths: train.widths });
+  const model = isOnnxFile(o.from) ? importOnnxFor(o.from, { inputShape: [...spec.inputShape], numClasses: spec.numClasses, dataset: train.dataset })
+    : createModel(train.model, { inputShape: [...spec.inputShape], numClasses: spec.numClasses, widths: train.widths });
   try {
     new PruneTarget(model, { prunable: o.prunable, granularity: o.granularity, inputShape: [...spec.inputShape] }).dispose();
   } finally {

@@ -29,7 +29,7 @@ import { pruneTo } from '../../src/prune/step.js';
 import type { Module } from '../../src/nn/index.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx');
-const NAMES = ['mlp', 'cnn_bn', 'resblock', 'depthwise', 'transformer'];
+const NAMES = ['mlp', 'cnn_bn', 'resblock', 'depthwise', 'transformer', 'mnist_cnn'];
 interface Fixture {
   name: string; opset: number; inputShape: number[];
   input: { shape: number[]; data: number[] }; output: { shape: number[]; data: number[] }; trainOutput: { shape: number[]; data: number[] };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ConfigError, SerializationError } from '../../core/errors.js';
 import { manualSeed } from '../../core/runtime.js';
 import { createModel } from '../../models/registry.js';
+import { importOnnxFor, isOnnxFile } from '../../graph/onnx-import.js';
 import { modelStats } from '../../models/stats.js';
 import type { Module } from '../../nn/module.js';
 import { loadSafetensors, saveSafetensors } from '../../tensor/safetensors.js';
@@ -68,6 +69,7 @@ export function loadWeights(model: Module, file: string): void {
 }
 
 export function buildModel(train: TrainSettings, data: DataLike, from?: string): Module {
+  if (isOnnxFile(from)) return importOnnxFor(from, { inputShape: data.inputShape, numClasses: data.numClasses, dataset: train.dataset });
   const m = createModel(train.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: train.widths, init: train.init });
   if (from) loadWeights(m, resolveFrom(from));
   return m;
