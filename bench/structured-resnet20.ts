@@ -64,6 +64,9 @@ const denseRes = JSON.parse(readFileSync(join(denseDir, 'result.json'), 'utf8'))
 const prunedRes = JSON.parse(readFileSync(join(prunedDir, 'result.json'), 'utf8'));
 
 setNumThreads(1);
+// The library's default convolves in channels-last layout on CPU (faster for training); `--channels-last false` measures without.
+const { Conv2d } = await import('../src/nn/layers.js');
+Conv2d.channelsLast = arg('channels-last', 'true') !== 'false';
 const shape = [1, 28, 28];
 const dense = createModel('resnet20', { inputShape: shape, numClasses: 10 });
 loadWeights(dense, join(denseDir, 'model.safetensors'));

@@ -25,13 +25,14 @@ const num = (s: string, re: RegExp) => { const m = s.match(re); assert.ok(m, `${
 
 test('examples/: six scripts, each a complete program under 40 lines', () => {
   const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts'));
-  assert.deepEqual(files.sort(), ['custom-criterion.ts', 'evo-pop-mlp.ts', 'hier-moea-latency.ts', 'magnitude-finetune.ts', 'pmp-zoo.ts', 'prune-export-onnx.ts']);
+  assert.deepEqual(files.sort(), ['custom-criterion.ts', 'evo-pop-mlp.ts', 'hier-moea-latency.ts', 'magnitude-finetune.ts', 'onnx-prune.ts', 'pmp-zoo.ts']);
   for (const f of files) assert.ok(readFileSync(join(root, 'examples', f), 'utf8').trimEnd().split('\n').length < 40, f);
 });
 
-test('prune-export-onnx: 90% sparse, and onnxruntime computes what topiary does', { skip: NO_MNIST }, () => {
-  const out = run('prune-export-onnx.ts');
-  assert.equal(num(out, /onnx: ([\d.]+)% sparse/), 90);
+test('onnx-prune: imported, 90% sparse, fine-tuned, exported; onnxruntime computes what topiary does', { skip: NO_MNIST }, () => {
+  const out = run('onnx-prune.ts');
+  assert.equal(num(out, /imported, ([\d.]+)% sparse/), 90);
+  assert.ok(num(out, /test accuracy ([\d.]+)%/) > 80, out);
   assert.ok(num(out, /onnxruntime\| ([\d.e+-]+)/) < 1e-4, out);
 });
 
