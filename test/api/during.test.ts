@@ -102,13 +102,13 @@ function batches(n: number, seed: number): { x: Tensor; y: Tensor }[] {
   return Array.from({ length: n }, (_, i) => ({ x: randn([5, 1, 4, 4]), y: tensor([0, 1, 2, i % 3, 1], { dtype: 'int64' }) }));
 }
 
-test('a hand-written loop with step / maskGrads / maskWeights equals train() with the callback', () => {
+test('a hand-written loop with step / maskGrads / maskWeights equals train() with the callback (gmp and pmp)', () => {
   const before = memory().tensors;
-  const run = (hand: boolean) => {
+  const run = (hand: boolean, kind: 'gmp' | 'pmp' = 'gmp') => {
     manualSeed(1);
     const model = tiny();
     const opt = new SGD(model.namedParameters(), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 });
-    const g = gmp(model, { sparsity: 0.6, endEpoch: 2, frequency: 2, stepsPerEpoch: 4 });
+    const g = kind === 'gmp' ? gmp(model, { sparsity: 0.6, endEpoch: 2, frequency: 2, stepsPerEpoch: 4 }) : pmp(model, { sparsity: 0.6, phase: 2 });
     if (!hand) train({ model, optimizer: opt, epochs: 3, trainBatches: (e) => batches(4, 10 + e), callbacks: [g] });
     else {
       let step = 0;
@@ -130,15 +130,18 @@ test('a hand-written loop with step / maskGrads / maskWeights equals train() wit
       }
     }
     const w = model.namedParameters().map(([, p]) => Array.from(p.dataSync()));
-    const u = g.updates.map((x) => [(x as { step: number }).step, x.kept]);
+    const u = g.updates.map((x) => [(x as { step?: number }).step ?? (x as { epoch: number }).epoch, x.kept]);
     const kept = g.target.counts().kept;
     g.dispose(); opt.dispose(); model.dispose();
     return { w, u, kept };
   };
-  const a = run(false), b = run(true);
-  assert.deepEqual(b.u, a.u);
-  assert.equal(b.kept, keepCount(8 * 16 + 3 * 8, 0.6));
-  assert.deepEqual(b.w, a.w);
+  for (const kind of ['gmp', 'pmp'] as const) {
+    const a = run(false, kind), b = run(true, kind);
+    assert.deepEqual(b.u, a.u, kind);
+    assert.equal(b.kept, keepCount(8 * 16 + 3 * 8, 0.6));
+    assert.deepEqual(b.w, a.w, kind);
+    if (kind === 'pmp') assert.equal(a.u.length, 3, 'one update per epoch');
+  }
   assert.equal(memory().tensors, before, 'no tensor leaks');
 });
 
