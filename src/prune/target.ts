@@ -120,7 +120,8 @@ export class PruneTarget {
       const producers = new Set(this.groups.flatMap((g) => g.rows.map((r) => r.param)));
       names = names.filter((n) => producers.has(n));
       if (names.length === 0) {
-        throw new ConfigError('granularity: structured pruning needs a prunable Linear or Conv2d layer before the output layer', [{ path: 'granularity', message: 'nothing to prune structurally' }]);
+        const why = dep.groups.find((g) => !g.prunable && g.rows.length > 0 && !g.reason?.endsWith('the model output'))?.reason;
+        throw new ConfigError(`granularity: structured pruning needs a prunable Linear or Conv2d layer before the output layer${why ? ` (no channel group can be removed: e.g. ${why})` : ''}`, [{ path: 'granularity', message: 'nothing to prune structurally' }]);
       }
       for (const n of names) this.companions.set(n, rows.get(n) ?? []);
       for (const g of this.groups) for (const e of g.entries) if (e.axis === 0 && paramNames.has(e.param)) entryParams.add(e.param);

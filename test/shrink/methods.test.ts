@@ -93,3 +93,10 @@ test('pmp structured: a progressive channel schedule, masks only shrink, every e
   t.dispose();
   model.dispose();
 });
+
+test('a model whose channels cannot be followed (vit_tiny: tokens, last-dim features) is refused naming the op', () => {
+  const model = createModel('vit_tiny', { inputShape: [1, 28, 28], numClasses: 10 });
+  assert.throws(() => new PruneTarget(model, { granularity: 'structured', inputShape: [1, 28, 28] }),
+    /structured pruning needs a prunable Linear or Conv2d layer before the output layer \(no channel group can be removed: e\.g\. it reaches 'permute' at 'patch_embed'\)/);
+  model.dispose();
+});
