@@ -5,6 +5,7 @@ import { runHierMoea } from '../experiment/reproduce-hier-moea.js';
 import { writeRunPage } from '../experiment/run-report.js';
 import { SearchConfig } from '../prune/hier-moea/config.js';
 import { ConfigError } from '../core/errors.js';
+import { isOnnxFile } from '../graph/onnx-import.js';
 import { FsStore, parseQueueUrl, RemoteEvaluator } from '../queue/index.js';
 import { mergeConfig, num, numList, runCommand } from './common.js';
 
@@ -52,6 +53,7 @@ export function searchCommand(): Command {
       await runCommand(!!opts.verbose, async () => {
         const raw = mergeConfig(opts, CLI_ONLY);
         if (opts.from !== undefined) raw.from = opts.from;
+        if (isOnnxFile(raw.from)) throw new ConfigError(`from: ${raw.from} is an ONNX file; search's evaluation workers rebuild zoo models by name, so search from ONNX is not supported yet (prune it with topiary prune --from ${raw.from})`, [{ path: 'from', message: 'ONNX not supported by search' }]);
         const cfg = validate(SearchConfig, raw, 'search options');
         if (opts.store !== undefined && opts.queue === undefined) throw new ConfigError('--store: only with --queue');
         const queue = opts.queue !== undefined ? parseQueueUrl(String(opts.queue)) : undefined;

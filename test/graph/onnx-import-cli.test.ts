@@ -3,7 +3,7 @@
  * (test/fixtures/onnx/mnist_cnn.onnx) is imported, pruned structurally while fine-tuning, shrunk, and
  * `topiary export` writes both the shrunk and the masked model back to ONNX; onnxruntime's outputs
  * equal topiary's. A file that does not fit the dataset, or --model beside an ONNX --from, is one
- * line and writes nothing.
+ * line and writes nothing; `topiary search --from model.onnx` is refused (not supported yet).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,6 +85,12 @@ test('prune --from model.onnx refuses a file that does not fit the dataset, and 
     const c = run(['--from', join(dir, 'missing.onnx')]);
     assert.notEqual(c.code, 0);
     assert.match(c.err, /missing.onnx does not exist/);
+    let d = { code: 0, err: '' };
+    try {
+      execFileSync(process.execPath, [bin, 'search', '--from', fixture, '--out', join(dir, 'r')], { encoding: 'utf8', env, stdio: 'pipe' });
+    } catch (e) { d = { code: (e as { status: number }).status, err: String((e as { stderr: string }).stderr) }; }
+    assert.notEqual(d.code, 0);
+    assert.match(d.err, /is an ONNX file; .*search from ONNX is not supported yet/);
     assert.ok(!existsSync(join(dir, 'r')), 'nothing written');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
