@@ -37,6 +37,7 @@ export { exportOnnx, encodeOnnx, OnnxExportError, type OnnxOptions, type ExportR
 export { importOnnx, OnnxImportError, type ImportOptions } from './graph/onnx-import.js';
 export { shrink, shrinkModel, ShrinkError, type ShrinkResult, type MaskInput } from './graph/shrink.js';
 export { dependencyGroups, analyseGraph, type ChannelGroup, type DependencyGraph } from './graph/depgroups.js';
+export { saveSparseSafetensors, loadSparseSafetensors, encodeSparseSafetensors, decodeSparseSafetensors, gzipSize, sparseLinear, setSparseInference, withDenseInference, weightDensity, sparseCacheInfo, clearSparseCache, SPARSE_RULE, sparseMaxDensity } from './nn/sparse/index.js';
 export * as evo from './evo/index.js';
 export { TrainConfig, validate } from './experiment/config.js';
 export { runTraining } from './experiment/train-run.js';

@@ -141,15 +141,24 @@ constexpr int TILE = 16;
 TOPIARY_CLONES
 void tileProduct(const int* outer, const int* inner, const float* val, const float* bias, const float* xt, float* yt, int64_t out) {
   for (int64_t i = 0; i < out; i++) {
-    float acc[TILE];
+    // Two accumulators, alternate nonzeros: two independent chains of multiply-adds instead of one.
+    float acc[TILE], acc2[TILE];
     const float b = bias ? bias[i] : 0.0f;
-    for (int k = 0; k < TILE; k++) acc[k] = b;
-    for (int p = outer[i]; p < outer[i + 1]; p++) {
+    for (int k = 0; k < TILE; k++) { acc[k] = b; acc2[k] = 0.0f; }
+    int p = outer[i];
+    const int end = outer[i + 1];
+    for (; p + 1 < end; p += 2) {
+      const float v = val[p], v2 = val[p + 1];
+      const float* r = xt + static_cast<int64_t>(inner[p]) * TILE;
+      const float* r2 = xt + static_cast<int64_t>(inner[p + 1]) * TILE;
+      for (int k = 0; k < TILE; k++) { acc[k] += v * r[k]; acc2[k] += v2 * r2[k]; }
+    }
+    if (p < end) {
       const float v = val[p];
       const float* r = xt + static_cast<int64_t>(inner[p]) * TILE;
       for (int k = 0; k < TILE; k++) acc[k] += v * r[k];
     }
-    for (int k = 0; k < TILE; k++) yt[i * TILE + k] = acc[k];
+    for (int k = 0; k < TILE; k++) yt[i * TILE + k] = acc[k] + acc2[k];
   }
 }
 

@@ -31,13 +31,28 @@ function ranSparse(fn: () => Tensor): { sparse: boolean; y: Tensor } {
   return { sparse: sparseCacheInfo().bytes > 0, y };
 }
 
-test('the rule is monotone: more rows never allow a denser weight', () => {
-  for (let i = 1; i < SPARSE_RULE.length; i++) {
-    assert.ok(SPARSE_RULE[i].maxBatch > SPARSE_RULE[i - 1].maxBatch);
-    assert.ok(SPARSE_RULE[i].maxDensity <= SPARSE_RULE[i - 1].maxDensity);
-  }
+test('the rule covers every batch size, in increasing regimes', () => {
+  for (let i = 1; i < SPARSE_RULE.length; i++) assert.ok(SPARSE_RULE[i].maxBatch > SPARSE_RULE[i - 1].maxBatch);
   assert.equal(SPARSE_RULE[SPARSE_RULE.length - 1].maxBatch, Infinity);
   assert.equal(sparseMaxDensity(1), SPARSE_RULE[0].maxDensity);
+  assert.equal(sparseMaxDensity(1e9), SPARSE_RULE[SPARSE_RULE.length - 1].maxDensity);
+  for (const r of SPARSE_RULE) assert.ok(r.maxDensity > 0 && r.maxDensity < 1);
+  // Small weights at large batches stay dense, whatever their density.
+  assert.equal(sparseMaxDensity(128, 1000), -1);
+  assert.equal(sparseMaxDensity(1, 1000), SPARSE_RULE[0].maxDensity);
+});
+
+test('a small weight at batch 128 stays dense even when empty; at batch 1 it goes sparse', () => {
+  const l = new Linear(100, 10).eval();
+  tidy(() => noGrad(() => l.weight.zero_()));
+  for (const [batch, want] of [[128, false], [1, true]] as const) {
+    const x = rand([batch, 100]);
+    const { sparse, y } = ranSparse(() => noGrad(() => l.call(x)));
+    assert.equal(sparse, want, `batch ${batch}`);
+    for (const t of [x, y]) t.dispose();
+  }
+  l.dispose();
+  clearSparseCache();
 });
 
 test('sparse exactly where the rule says so, for every batch regime, and equal to dense within 1e-5', () => {
@@ -55,7 +70,7 @@ test('sparse exactly where the rule says so, for every batch regime, and equal t
         const x = rand([batch, 200]);
         const dense = noGrad(() => withDenseInference(() => l.call(x)));
         const { sparse, y } = ranSparse(() => noGrad(() => l.call(x)));
-        const want = d <= sparseMaxDensity(batch);
+        const want = d <= sparseMaxDensity(batch, n);
         assert.equal(sparse, want, `density ${d} batch ${batch}: sparse ${sparse}, the rule says ${want ? 'sparse' : 'dense'}`);
         const diff = y.sub(dense).abs().max().item();
         assert.ok(diff <= 1e-5, `density ${d} batch ${batch}: diff ${diff}`);

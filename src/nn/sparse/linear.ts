@@ -13,22 +13,30 @@ import { Tensor } from '../../tensor/tensor.js';
 /**
  * The measured rule: the sparse kernel runs when the weight's density (nonzeros / elements) is at
  * most `maxDensity` for the batch regime. Measured with `node --import tsx bench/sparse-linear.ts
- * --part threshold` (one thread, dense and sparse alternating): the crossover density where the
- * sparse kernel stops being faster than libtorch's dense linear, for weights from [10, 100] to
- * [1024, 1024]; each threshold is the lowest crossover over those shapes times a safety margin of
- * about 0.7, so that the rule never picks sparse where dense is faster. docs/benchmarks.md
- * ("Sparse inference") has the table and the date.
+ * --part threshold` (one thread, CPU time, dense and sparse alternating) for weights [10, 100],
+ * [100, 300], [300, 784] and [1024, 1024] at densities 2, 5, 10, 20, 30, 40 and 50%, batches 1, 8 and
+ * 128: each threshold is the highest density at which the kernel was faster for every shape (and
+ * at every lower density), so the rule never picks sparse where a measured point was slower. Batch
+ * 1 and batch 128 are bounded by the smallest weight, whose cost is mostly the call itself (1.08x
+ * and 1.21x at 10%, 0.93x and 0.92x at 20%); at batch 8 every shape was faster up to 30% (1.06x at
+ * [300, 784]), and the rule keeps one step below that. docs/benchmarks.md ("Sparse inference") has
+ * the table and the date.
  */
-export const SPARSE_RULE: readonly { maxBatch: number; maxDensity: number }[] = [
-  { maxBatch: 1, maxDensity: 0.2 },
-  { maxBatch: 31, maxDensity: 0.1 },
-  { maxBatch: Infinity, maxDensity: 0.07 },
+export const SPARSE_RULE: readonly { maxBatch: number; maxDensity: number; minElements: number }[] = [
+  { maxBatch: 1, maxDensity: 0.1, minElements: 0 },
+  { maxBatch: 31, maxDensity: 0.2, minElements: 0 },
+  // A weight under 4,096 elements ([10, 100] here) is transposed in and out for little work: at
+  // batch 128 it measured anywhere from 0.86x to 1.5x of dense between runs, so it stays dense.
+  { maxBatch: Infinity, maxDensity: 0.1, minElements: 4096 },
 ];
 
-/** The density at or below which a weight runs sparse at this batch size (rows of the input). */
-export function sparseMaxDensity(batch: number): number {
-  for (const r of SPARSE_RULE) if (batch <= r.maxBatch) return r.maxDensity;
-  return 0;
+/**
+ * The density at or below which a weight of `elements` elements runs sparse at this batch size
+ * (rows of the input); -1 when it never does.
+ */
+export function sparseMaxDensity(batch: number, elements = Infinity): number {
+  for (const r of SPARSE_RULE) if (batch <= r.maxBatch) return elements >= r.minElements ? r.maxDensity : -1;
+  return -1;
 }
 
 /** On unless the environment says TOPIARY_SPARSE=0 (to rule the sparse path out when chasing a difference). */
@@ -62,7 +70,7 @@ export function autoSparseLinear(x: Tensor, weight: Tensor, bias: Tensor | null)
   const inF = xs[xs.length - 1];
   if (xs.length === 0 || inF === 0) return null;
   const batch = x.numel / inF;
-  const h = call('sparseLinear', x.h, weight.h, bias ? bias.h : null, sparseMaxDensity(batch), 0, true) as Handle | null;
+  const h = call('sparseLinear', x.h, weight.h, bias ? bias.h : null, sparseMaxDensity(batch, weight.numel), 0, true) as Handle | null;
   return h === null ? null : new Tensor(h);
 }
 
