@@ -172,7 +172,9 @@ export class GraphModule extends Module {
         const parts = v.name.split('.');
         let h: StateHolder = root;
         for (const p of parts.slice(0, -1)) h = h.holder(p);
-        const copy = t.detach().clone();
+        const detached = t.detach();
+        const copy = detached.clone();
+        detached.dispose();
         if (v.kind === 'buffer') h.put(parts[parts.length - 1], copy, 'buffer');
         else h.put(parts[parts.length - 1], copy, 'param');
       }
