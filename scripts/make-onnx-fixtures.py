@@ -9,8 +9,8 @@ test/graph/onnx-import.test.ts imports every file and replays the answers.
 Models: an MLP with LayerNorm and GELU (opset 17: LayerNormalization), a CNN with BatchNorm and
 max pooling, a ResNet basic block with a projection shortcut, a depthwise-separable net (ReLU6 as
 Clip), a tiny transformer encoder layer (opset 13: its LayerNorm decomposed into ReduceMean,
-Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes), and an
-MNIST-shaped CNN for the command-line test. Exported with
+Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes), an
+MNIST-shaped CNN for the command-line test, and a net with ConvTranspose (strided, output_padding, grouped). Exported with
 training=PRESERVE from eval mode, so BatchNorm stays a BatchNormalization node (EVAL would fold it
 into the conv) and the batch axis is dynamic ('N').
 
@@ -106,6 +106,23 @@ class Depthwise(nn.Module):
         return self.fc(x)
 
 
+class UpConv(nn.Module):
+    """Down by a strided conv, up by two ConvTransposes (stride 2 with output_padding; grouped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(6, 4, 4, stride=(1, 2), padding=(2, 1), groups=2, bias=False)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = F.relu(self.up(F.relu(self.bn(self.down(x)))))
+        x = self.up2(x)
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 class Transformer(nn.Module):
     """Tokens [N, 6, 16] -> one encoder layer (post-norm, ReLU FFN) -> mean over tokens -> head."""
 
@@ -144,6 +161,7 @@ MODELS = [
     ('depthwise', Depthwise, [3, 16, 16], 17),
     ('transformer', Transformer, [6, 16], 13),
     ('mnist_cnn', MnistCnn, [1, 28, 28], 17),
+    ('upconv', UpConv, [3, 12, 10], 17),
 ]
 
 
@@ -169,7 +187,8 @@ def main():
         w = torch.randn(y.shape)
         m.zero_grad()
         (y * w).sum().backward()
-        grads = {k: flat(p.grad) for k, p in m.named_parameters() if p.grad is not None}
+        # A ConvTranspose weight is stored as the equivalent conv's (flipped, transposed): its gradient has another layout.
+        grads = {k: flat(p.grad) for k, p in m.named_parameters() if p.grad is not None and not k.startswith('up')}
         # train mode: batch statistics, running statistics updated once
         m.train()
         with torch.no_grad():

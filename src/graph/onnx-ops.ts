@@ -307,6 +307,47 @@ function conv(imp: Imp, n: NodeProto): void {
   single(imp, n, emit(imp, n, 'conv2d', [x, w, b], { stride, padding: pads ?? [0, 0], dilation, groups: aInt(n, 'group', 1) }));
 }
 
+/**
+ * ConvTranspose as a convolution: zeros inserted between the input's pixels (stride), padded by
+ * d(k-1)-p (plus output_padding at the end), and a stride-1 conv by the weight flipped and
+ * transposed per group (stored so, under the file's name: an exported model writes a Conv).
+ */
+function convTranspose(imp: Imp, n: NodeProto): void {
+  let x = dyn(imp, input(n, 0));
+  const wName = input(n, 1);
+  const wd = imp.initDims(wName);
+  if (x.sym.length !== 4 || !wd || wd.length !== 4) fail(imp, n, 'a 2-d ConvTranspose with an initializer weight only');
+  if (aStr(n, 'auto_pad', 'NOTSET') !== 'NOTSET' || attr(n, 'output_shape')) fail(imp, n, 'auto_pad / output_shape (give pads)');
+  const g = aInt(n, 'group', 1);
+  const k = aInts(n, 'kernel_shape') ?? wd.slice(2);
+  const [sh, sw] = aInts(n, 'strides') ?? [1, 1], dil = aInts(n, 'dilations') ?? [1, 1];
+  const p = aInts(n, 'pads') ?? [0, 0, 0, 0], op = aInts(n, 'output_padding') ?? [0, 0];
+  const [cin, coutG] = [wd[0], wd[1]];
+  const [h, w] = pureOf(imp, n, x.sym.slice(2), 'the spatial size');
+  const c = pureOf(imp, n, [x.sym[1]], 'the channels')[0];
+  // Zeros between pixels: [N, C, H, W] -> [N, C, (H-1)s+1, (W-1)s+1].
+  if (sw > 1) {
+    x = emit(imp, n, 'unsqueeze', [x], { dim: 4 });
+    x = emit(imp, n, 'pad', [x], { pads: [0, sw - 1], value: 0 });
+    x = emit(imp, n, 'reshape', [x], { shape: [null, c, h, w * sw] });
+    x = emit(imp, n, 'slice', [x], { dim: 3, start: 0, end: (w - 1) * sw + 1, step: 1 });
+  }
+  if (sh > 1) {
+    const w2 = (w - 1) * sw + 1;
+    x = emit(imp, n, 'unsqueeze', [x], { dim: 3 });
+    x = emit(imp, n, 'pad', [x], { pads: [0, 0, 0, sh - 1], value: 0 });
+    x = emit(imp, n, 'reshape', [x], { shape: [null, c, h * sh, w2] });
+    x = emit(imp, n, 'slice', [x], { dim: 2, start: 0, end: (h - 1) * sh + 1, step: 1 });
+  }
+  const lo = [dil[0] * (k[0] - 1) - p[0], dil[1] * (k[1] - 1) - p[1]];
+  const hi = [dil[0] * (k[0] - 1) - p[2] + op[0], dil[1] * (k[1] - 1) - p[3] + op[1]];
+  if ([...lo, ...hi].some((v) => v < 0)) fail(imp, n, `pads [${p}] larger than dilation*(kernel-1)`);
+  if (lo.some((v, i) => v !== 0 || hi[i] !== 0)) x = emit(imp, n, 'pad', [x], { pads: [lo[1], hi[1], lo[0], hi[0]], value: 0 });
+  const wt = imp.paramFrom(wName, (t) => t.reshape([g, cin / g, coutG, k[0], k[1]]).permute([0, 2, 1, 3, 4]).reshape([g * coutG, cin / g, k[0], k[1]]).flip([2, 3]));
+  const b = hasInput(n, 2) ? dyn(imp, input(n, 2)) : null;
+  single(imp, n, emit(imp, n, 'conv2d', [x, wt, b], { stride: [1, 1], padding: [0, 0], dilation: dil, groups: g }));
+}
+
 function pool(imp: Imp, n: NodeProto): void {
   let x = dyn(imp, input(n, 0));
   if (x.sym.length !== 4) fail(imp, n, `a ${x.sym.length - 2}-d pool (2-d only)`);
@@ -698,7 +739,7 @@ function erf(imp: Imp, n: NodeProto): void {
 }
 
 const MAP: Record<string, Mapper> = {
-  Gemm: gemm, MatMul: matmul, Conv: conv, BatchNormalization: batchNorm, LayerNormalization: layerNorm,
+  Gemm: gemm, MatMul: matmul, Conv: conv, ConvTranspose: convTranspose, BatchNormalization: batchNorm, LayerNormalization: layerNorm,
   MaxPool: pool, AveragePool: pool, GlobalAveragePool: globalAvgPool,
   LeakyRelu: leakyRelu, Gelu: gelu, Erf: erf, Softmax: softmax, LogSoftmax: softmax, Clip: clip, Dropout: dropout,
   Flatten: flatten, Reshape: reshape, Transpose: transpose, Concat: concat, Split: split, Slice: slice, Gather: gather,

@@ -1,7 +1,8 @@
 /**
  * ONNX import (issue 12): files exported by PyTorch 1.13's own torch.onnx.export
  * (scripts/make-onnx-fixtures.py: an MLP with LayerNorm and GELU, a CNN with BatchNorm, a ResNet
- * block with a projection shortcut, a depthwise-separable net, a transformer encoder layer) import
+ * block with a projection shortcut, a depthwise-separable net, a transformer encoder layer, an MNIST CNN,
+ * a net with ConvTranspose) import
  * into GraphModules whose outputs equal PyTorch's and onnxruntime's, whose gradients equal
  * PyTorch's, whose train mode is PyTorch's (batch statistics, running statistics updated); they
  * train, prune structurally, shrink and export to an ONNX file onnxruntime runs; topiary's own
@@ -29,7 +30,7 @@ import { pruneTo } from '../../src/prune/step.js';
 import type { Module } from '../../src/nn/index.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx');
-const NAMES = ['mlp', 'cnn_bn', 'resblock', 'depthwise', 'transformer', 'mnist_cnn'];
+const NAMES = ['mlp', 'cnn_bn', 'resblock', 'depthwise', 'transformer', 'mnist_cnn', 'upconv'];
 interface Fixture {
   name: string; opset: number; inputShape: number[];
   input: { shape: number[]; data: number[] }; output: { shape: number[]; data: number[] }; trainOutput: { shape: number[]; data: number[] };
@@ -158,6 +159,16 @@ test('unstructured 50% magnitude on an imported transformer: the exported file r
   const got = await ortRun(encodeOnnx(gm, { inputShape: [6, 16] }), x);
   assert.ok(maxDiff(want, got) <= 1e-5, `${maxDiff(want, got)}`);
   x.dispose(); target.dispose(); gm.dispose();
+});
+
+test('ConvTranspose (strided, output_padding, grouped) imports as a conv on a zero-inserted input and exports to a file onnxruntime runs', async () => {
+  const gm = importOnnx(join(DIR, 'upconv.onnx')).eval();
+  assert.ok(gm.graph.find('conv2d').length === 3, 'three convolutions');
+  const x = randn([3, 3, 12, 10]);
+  const want = noGrad(() => gm.call(x)).dataSync();
+  const got = await ortRun(encodeOnnx(gm, { inputShape: [3, 12, 10] }), x);
+  assert.ok(maxDiff(want, got) <= 1e-5, `${maxDiff(want, got)}`);
+  x.dispose(); gm.dispose();
 });
 
 for (const [name, shape] of [['lenet5', [1, 28, 28]], ['resnet20', [3, 32, 32]], ['vgg_like', [3, 32, 32]], ['vit_tiny', [1, 28, 28]]] as const) {
