@@ -18,6 +18,9 @@ Each JSON holds: the input (shape [B, ...]), the eval-mode output, the train-mod
 statistics in BatchNorm; dropout is 0 everywhere) with the running statistics after that one step
 (momentum 0.1), and the gradients of sum(output * w) (eval mode, w fixed) for every parameter whose
 ONNX initializer keeps its PyTorch name.
+
+With `--zoo OUT [WIDTH]` it writes zoo-sized networks instead (not committed: ResNet-18 CIFAR, VGG-11
+with BatchNorm, a MobileNet-style net, a tiny ViT; WIDTH 64 is the full ResNet-18), with their outputs.
 """
 import json
 import os
@@ -208,5 +211,117 @@ def main():
         print(name, os.path.getsize(path), 'bytes')
 
 
+
+
+# ---- zoo-sized networks, written on demand (not committed): --zoo OUT [--width W] -----------------
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """The CIFAR variant (3x3 stem, no max pool), widths w, 2w, 4w, 8w."""
+
+    def __init__(self, w=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, w, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        layers, cin = [], w
+        for i, (c, s) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)]):
+            layers.append(nn.Sequential(BasicBlock(cin, c, s), BasicBlock(c, c, 1)))
+            cin = c
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.linear = nn.Linear(8 * w, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def vgg11(w=64):
+    cfg = [w, 'M', 2 * w, 'M', 4 * w, 4 * w, 'M', 8 * w, 8 * w, 'M', 8 * w, 8 * w, 'M']
+    layers, cin = [], 3
+    for v in cfg:
+        if v == 'M':
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+            cin = v
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin, 10))
+
+
+class MobileNetish(nn.Module):
+    def __init__(self, w=32):
+        super().__init__()
+        def dw(cin, cout, s):
+            return nn.Sequential(nn.Conv2d(cin, cin, 3, s, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
+                                 nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6())
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU6())
+        self.blocks = nn.Sequential(dw(w, 2 * w, 1), dw(2 * w, 4 * w, 2), dw(4 * w, 4 * w, 1), dw(4 * w, 8 * w, 2))
+        self.head = nn.Linear(8 * w, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+
+class TinyViT(nn.Module):
+    def __init__(self, w=64, patch=4, depth=2, heads=4):
+        super().__init__()
+        self.embed = nn.Conv2d(3, w, patch, patch)
+        n = (32 // patch) ** 2
+        self.cls = nn.Parameter(torch.randn(1, 1, w) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, n + 1, w) * 0.02)
+        layer = nn.TransformerEncoderLayer(w, heads, 2 * w, dropout=0.0, activation='gelu', batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(w)
+        self.head = nn.Linear(w, 10)
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.norm(self.encoder(x))[:, 0])
+
+
+def zoo(out, width):
+    os.makedirs(out, exist_ok=True)
+    nets = [('resnet18', lambda: ResNet18(width)), ('vgg11_bn', lambda: vgg11(width)), ('mobilenet', lambda: MobileNetish(max(width // 2, 4))),
+            ('vit_tiny', lambda: TinyViT(width))]
+    for name, make in nets:
+        torch.manual_seed(1)
+        m = make()
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    mod.running_mean.copy_(torch.randn(mod.num_features) * 0.1)
+                    mod.running_var.copy_(torch.rand(mod.num_features) * 0.5 + 0.75)
+        m.eval()
+        x = torch.randn(2, 3, 32, 32)
+        path = os.path.join(out, name + '.onnx')
+        torch.onnx.export(m, x, path, opset_version=17, input_names=['input'], output_names=['output'],
+                          dynamic_axes={'input': {0: 'N'}, 'output': {0: 'N'}}, training=torch.onnx.TrainingMode.PRESERVE)
+        with torch.no_grad():
+            y = m(x)
+        with open(os.path.join(out, name + '.json'), 'w') as f:
+            json.dump({'input': {'shape': list(x.shape), 'data': flat(x)}, 'output': {'shape': list(y.shape), 'data': flat(y)},
+                       'params': sum(p.numel() for p in m.parameters())}, f)
+        print(name, os.path.getsize(path), 'bytes')
+
+
 if __name__ == '__main__':
-    main()
+    import sys
+    if len(sys.argv) > 2 and sys.argv[1] == '--zoo':
+        zoo(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    else:
+        main()

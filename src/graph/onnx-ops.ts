@@ -148,7 +148,14 @@ function symArith(imp: Imp, n: NodeProto, op: string, dt: DType): (x: Sym, y: Sy
     case 'Pow': return (x, y) => { pure(x, y); return { a: x.a ** y.a, k: 0 }; };
     case 'Max': return (x, y) => { pure(x, y); return { a: Math.max(x.a, y.a), k: 0 }; };
     case 'Min': return (x, y) => { pure(x, y); return { a: Math.min(x.a, y.a), k: 0 }; };
-    case 'Equal': return (x, y) => ({ a: symEq(x, y) ? 1 : (isPure(x) && isPure(y)) || x.k === y.k ? 0 : fail(imp, n, 'comparing a batch-dependent size'), k: 0 });
+    case 'Equal': return (x, y) => {
+      if (symEq(x, y)) return { a: 1, k: 0 };
+      if (x.k === y.k) return { a: 0, k: 0 };
+      // a + kN = b + jN for some batch N >= 1? (Expand's shape is tested against -1 this way.)
+      const n0 = (y.a - x.a) / (x.k - y.k);
+      if (!Number.isInteger(n0) || n0 < 1) return { a: 0, k: 0 };
+      return fail(imp, n, 'comparing a batch-dependent size that could be equal');
+    };
     default: return fail(imp, n, 'not foldable');
   }
 }

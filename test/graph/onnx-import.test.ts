@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,38 @@ for (const [name, shape] of [['lenet5', [1, 28, 28]], ['resnet20', [3, 32, 32]],
     x.dispose(); gm.dispose(); m.dispose();
   });
 }
+
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+test('zoo-sized networks exported by PyTorch in this run (ResNet-18 CIFAR, VGG-11 BN, MobileNet-style, tiny ViT; width 8): outputs equal PyTorch\'s; the ResNet-18 prunes, shrinks and exports', { skip: !hasTorch && '/usr/bin/python3 has no torch' }, async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'onnx-zoo-'));
+  try {
+    const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, '..', '..', 'scripts', 'make-onnx-fixtures.py'), '--zoo', tmp, '8'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    for (const name of ['resnet18', 'vgg11_bn', 'mobilenet', 'vit_tiny']) {
+      const f = JSON.parse(readFileSync(join(tmp, `${name}.json`), 'utf8')) as Fixture & { params: number };
+      const gm = importOnnx(join(tmp, `${name}.onnx`)).eval();
+      assert.equal(count(gm), f.params, `${name}: parameter count`);
+      const x = input(f);
+      const d = maxDiff(noGrad(() => gm.call(x)).dataSync(), f.output.data);
+      t.diagnostic(`${name}: ${f.params} parameters, max abs diff vs PyTorch ${d.toExponential(2)}`);
+      assert.ok(d <= 1e-5, `${name}: ${d}`);
+      if (name === 'resnet18') {
+        const target = new PruneTarget(gm, { granularity: 'structured', inputShape: [3, 32, 32] });
+        const scores = magnitude.score({ model: gm, target }, {});
+        pruneTo(target, scores, { sparsity: 0.5, scope: 'layer', groupReduce: 'first' });
+        dispose([...scores.values()]);
+        target.apply();
+        const small = shrink(gm, target.masks, { inputShape: [3, 32, 32] }).eval();
+        const want = noGrad(() => gm.call(x)).dataSync();
+        const dOrt = maxDiff(want, await ortRun(encodeOnnx(small, { inputShape: [3, 32, 32] }), x));
+        t.diagnostic(`resnet18 shrunk: ${count(small)} of ${count(gm)} parameters, onnxruntime vs masked ${dOrt.toExponential(2)}`);
+        assert.ok(count(small) < 0.5 * count(gm) && dOrt <= 1e-5, `${count(small)} ${dOrt}`);
+        small.dispose(); target.dispose();
+      }
+      x.dispose(); gm.dispose();
+    }
+  } finally { rmSync(tmp, { recursive: true, force: true }); }
+});
 
 // ---- bad input ---------------------------------------------------------------------------------
 const refuses = (f: () => unknown, re: RegExp) => assert.throws(f, (e: Error) => {
