@@ -11,7 +11,7 @@ import { writeRunPage } from '../experiment/run-report.js';
 import { createModel } from '../models/registry.js';
 import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES, toPopulationModel } from '../prune/evo-pop/index.js';
 import { markdownTable } from '../report/table.js';
-import { mergeConfig, num, numList, runCommand } from './common.js';
+import { int, mergeConfig, num, numList, runCommand } from './common.js';
 import { addTrainFlags, outDefault } from './train.js';
 
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -27,17 +27,17 @@ export function evoCommand(): Command {
     .option('--fitness <name>', `fitness of a population: ${FITNESS_NAMES.join(', ')} or one registered by a --plugin`)
     .option('--eta <x>', 'step size of the dynamics (> 0)', num('eta'))
     .option('--beta <x>', 'EMA factor of the fitness, in [0, 1)', num('beta'))
-    .option('--every <k>', 'apply the dynamics every k optimizer steps', num('every'))
+    .option('--every <k>', 'apply the dynamics every k optimizer steps', int('every'))
     .option('--epsilon <x>', 'extinction threshold', num('epsilon'))
     .option('--mu <x>', 'replicator_mutator: mutation rate', num('mu'))
     .option('--cost <x>', "growth_decay: baseline cost, a number or 'mean'", cost)
     .option('--m-max <x>', 'growth_decay: upper clip of masses', num('m-max'))
-    .option('--record-every <n>', 'record all masses every n steps (trajectory.json)', num('record-every'))
+    .option('--record-every <n>', 'record all masses every n steps (trajectory.json)', int('record-every'))
     .option('--prune-at <list>', 'fractions of populations to remove, each in (0, 1)', numList('prune-at'))
     .option('--criteria <list>', `removal rules: ${CRITERIA.join(', ')}`, (v: string) => v.split(','))
-    .option('--finetune-epochs <n>', 'fine-tune each pruned model this many epochs', num('finetune-epochs'))
+    .option('--finetune-epochs <n>', 'fine-tune each pruned model this many epochs', int('finetune-epochs'))
     .option('--finetune-lr-scale <x>', 'fine-tuning lr as a fraction of --lr', num('finetune-lr-scale'))
-    .option('--calibration-examples <n>', 'training images for the activation control', num('calibration-examples'));
+    .option('--calibration-examples <n>', 'training images for the activation control', int('calibration-examples'));
   // The evo default output folder (addTrainFlags gives train's).
   cmd.setOptionValueWithSource('out', 'runs/evo', 'default');
   outDefault(cmd, 'runs/evo');

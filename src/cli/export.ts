@@ -5,7 +5,7 @@
  * model.shrunk.safetensors; EVO-POP's physically pruned Sequential, architecture.json +
  * model.safetensors. The smallest is exported unless --pick says otherwise, and the command says which.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, SerializationError } from '../core/errors.js';
@@ -174,7 +174,8 @@ export function exportRun(o: { from: string; out: string; format?: string; opset
 
 const intList = (flag: string) => (v: string): number[] => {
   const xs = v.split(',').map((s) => Number(s.trim()));
-  if (!xs.length || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new ConfigError(`${flag}: expected positive integers like 1,28,28, got '${v}'`, [{ path: flag.replace(/^--/, ''), message: 'bad list' }]);
+  // InvalidArgumentError: commander's one line; any other error thrown from an argument parser escapes as a crash.
+  if (!xs.length || !xs.every((x) => Number.isInteger(x) && x > 0)) throw new InvalidArgumentError(`expected positive integers like 1,28,28, got '${v}'`);
   return xs;
 };
 

@@ -13,7 +13,7 @@ import { withDefaults } from '../experiment/defaults.js';
 import { METHOD_NAMES } from '../prune/methods/index.js';
 import type { PruneEnv, PruneOptions } from '../prune/methods/types.js';
 import { preflight, runPrune, validatePruneOptions } from '../prune/options.js';
-import { mergeConfig, num, numList, runCommand } from './common.js';
+import { int, intList, mergeConfig, num, runCommand } from './common.js';
 import { addTrainFlags, outDefault } from './train.js';
 
 /** Option keys that belong to the pruning options (the recipe's `prune:` mapping), not to training. */
@@ -59,20 +59,20 @@ export function pruneCommand(): Command {
     .option('--from <path>', 'a trained model: model.safetensors, a run folder holding one, or an ONNX file (model.onnx)')
     .option('--phase <epochs>', 'pmp: pruning phase P in epochs (default: 40% of the epochs, the authors\' 80 of 200)', num('phase'))
     .option('--initial-sparsity <x>', 'gmp: s_i', num('initial-sparsity'))
-    .option('--start-epoch <n>', 'gmp: first epoch of the schedule', num('start-epoch'))
-    .option('--end-epoch <n>', 'gmp: the schedule reaches s_f at the end of epoch n - 1', num('end-epoch'))
-    .option('--frequency <steps>', 'gmp: steps between mask updates', num('frequency'))
-    .option('--samples <n>', 'snip / grasp: examples in the scoring batch (100)', num('samples'))
+    .option('--start-epoch <n>', 'gmp: first epoch of the schedule', int('start-epoch'))
+    .option('--end-epoch <n>', 'gmp: the schedule reaches s_f at the end of epoch n - 1', int('end-epoch'))
+    .option('--frequency <steps>', 'gmp: steps between mask updates', int('frequency'))
+    .option('--samples <n>', 'snip / grasp: examples in the scoring batch (100)', int('samples'))
     .option('--temperature <T>', 'grasp: logits divided by T (200)', num('temperature'))
     .option('--no-class-balanced', 'grasp: a random scoring batch instead of a class-balanced one')
     .option('--rate <x>', 'lth: fraction of each hidden layer pruned per round (0.2)', num('rate'))
     .option('--output-rate <x>', 'lth: fraction of the output layer pruned per round (0.1)', num('output-rate'))
-    .option('--rewind-iteration <k>', 'lth: rewind to the weights after k steps (0: the initialization)', num('rewind-iteration'))
+    .option('--rewind-iteration <k>', 'lth: rewind to the weights after k steps (0: the initialization)', int('rewind-iteration'))
     .option('--controls <list>', 'lth: control branches, comma separated: reinit, random_mask', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .option('--control-rounds <list>', 'lth: rounds that get the controls (default: the last)', numList('control-rounds'))
+    .option('--control-rounds <list>', 'lth: rounds that get the controls (default: the last)', intList('control-rounds'))
     .option('--no-finetune', 'magnitude / random / one_shot: evaluate the pruned model without training')
     .option('--criterion <name>', 'one_shot: a registered criterion (built-in, or from topiary --plugin <file>); its options in the recipe\'s prune.criterionOptions')
-    .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', num('stop-after-epochs'))
+    .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', int('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>, command: Command) => {
       await runCommand(!!opts.verbose, async () => {
         const given = (k: string) => command.getOptionValueSource(k) !== 'default';

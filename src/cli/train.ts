@@ -4,7 +4,7 @@ import { TrainConfig, validate } from '../experiment/config.js';
 import { runTraining } from '../experiment/train-run.js';
 import { writeRunPage } from '../experiment/run-report.js';
 import { withDefaults } from '../experiment/defaults.js';
-import { mergeConfig, num, numList, runCommand } from './common.js';
+import { int, intList, mergeConfig, num, runCommand } from './common.js';
 
 /** Name a command's own default output folder in its help (the value stays addTrainFlags' default). */
 export function outDefault(cmd: Command, shown: string): Command {
@@ -18,27 +18,27 @@ export function addTrainFlags(cmd: Command): Command {
   return cmd
     .option('--model <name>', 'model (mlp, lenet_300_100, lenet5, vgg_like, vgg19, resnet18, resnet20/32/56/110)')
     .option('--dataset <name>', 'dataset (mnist, fashion_mnist, cifar10, cifar100)')
-    .option('--widths <list>', 'hidden widths of an mlp, e.g. 512,256', numList('widths'))
+    .option('--widths <list>', 'hidden widths of an mlp, e.g. 512,256', intList('widths'))
     .option('--init <name>', 'weight init: default, kaiming_normal, kaiming_normal_fan_out, kaiming_uniform, xavier_uniform, xavier_normal')
-    .option('--epochs <n>', 'training epochs', num('epochs'))
-    .option('--batch-size <n>', 'batch size', num('batch-size'))
+    .option('--epochs <n>', 'training epochs', int('epochs'))
+    .option('--batch-size <n>', 'batch size', int('batch-size'))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam', 'adamw']))
     .option('--lr <x>', 'learning rate', num('lr'))
     .option('--momentum <x>', 'SGD momentum', num('momentum'))
     .option('--nesterov', 'Nesterov momentum')
     .option('--weight-decay <x>', 'weight decay', num('weight-decay'))
     .option('--schedule <name>', 'lr schedule: constant, step, multistep, cosine')
-    .option('--warmup-epochs <n>', 'linear lr warm-up epochs', num('warmup-epochs'))
+    .option('--warmup-epochs <n>', 'linear lr warm-up epochs', int('warmup-epochs'))
     .option('--label-smoothing <x>', 'label smoothing', num('label-smoothing'))
     .option('--val-fraction <x>', 'fraction of the training set held out for validation', num('val-fraction'))
-    .option('--subset <n>', 'train on the first n examples only (quick runs)', num('subset'))
+    .option('--subset <n>', 'train on the first n examples only (quick runs)', int('subset'))
     .option('--rotation <deg>', 'augmentation: random rotation in degrees', num('rotation'))
     .option('--translation <frac>', 'augmentation: random translation, fraction of size', num('translation'))
-    .option('--crop-padding <px>', 'augmentation: random crop after padding', num('crop-padding'))
+    .option('--crop-padding <px>', 'augmentation: random crop after padding', int('crop-padding'))
     .option('--flip', 'augmentation: random horizontal flip')
-    .option('--seed <n>', 'random seed', num('seed'))
+    .option('--seed <n>', 'random seed', int('seed'))
     .option('--device <d>', 'cpu or cuda')
-    .option('--threads <n>', 'libtorch threads', num('threads'))
+    .option('--threads <n>', 'libtorch threads', int('threads'))
     .option('--recipe <file>', 'YAML recipe with the same fields (flags override it)')
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
     .option('--out <dir>', 'output folder', 'runs/train')
@@ -48,7 +48,7 @@ export function addTrainFlags(cmd: Command): Command {
 
 export function trainCommand(): Command {
   return addTrainFlags(new Command('train').description('train a dense model and evaluate it'))
-    .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', num('stop-after-epochs'))
+    .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', int('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
         const c = validate(TrainConfig, withDefaults(mergeConfig(opts)), 'training options');

@@ -56,7 +56,7 @@ export function readRegularFile(path: string, o: ReadOptions): Buffer {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw err(`${label}: cannot read (${code === 'ENOENT' ? 'file not found' : code ?? (e as Error).message})`, e);
+    throw err(`${label}: cannot read (${code ?? (e as Error).message})`, e);
   }
   try {
     let st;

@@ -2,10 +2,10 @@
  * Hyperparameters as zod schemas with defaults: CLI flags and recipe files are validated by the
  * same schema, and a bad value is rejected before any work with the field's path in the message.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { LIMITS, readTextFile } from '../core/safe-fs.js';
 import { MODEL_NAMES } from '../models/registry.js';
 import { ONNX_MODEL } from '../graph/onnx-import.js';
 import { INIT_NAMES } from '../nn/init.js';
@@ -53,7 +53,7 @@ export const TrainConfig = z.object({
   subset: z.number().int().positive().optional(),
   augment: AugmentConfig.default({ rotation: 0, translation: 0, cropPadding: 0, flip: false }),
   seed: z.number().int().min(0).default(0),
-  device: z.string().default('cpu'),
+  device: z.string().regex(/^(cpu|cuda(:\d{1,2})?)$/, { message: 'unknown device (expected cpu, cuda or cuda:N)' }).default('cpu'),
   threads: z.number().int().positive().optional(),
   /** The fields filled from the model's default recipe (experiment/defaults.ts), not a setting: a record. */
   defaults: AppliedDefaults.optional(),
@@ -74,12 +74,8 @@ export function validate<S extends z.ZodType>(schema: S, raw: unknown, source = 
 
 /** Read a YAML (or JSON) recipe file into a plain object. */
 export function readRecipe(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`recipe ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  // A regular file of at most 1 MB: /dev/zero or a FIFO is refused unread, nothing hangs or grows.
+  const text = readTextFile(path, { maxBytes: LIMITS.recipe, what: 'recipe', error: (m) => new ConfigError(m) });
   let v: unknown;
   try {
     v = parseYaml(text);

@@ -1,7 +1,7 @@
 /** From a configuration to loaders: seeded train/validation split, augmentation, test set. */
 import { DataLoader, horizontalFlip, loadDataset, randomAffine, randomCrop, splitTrainVal, type TensorDataset } from '../data/index.js';
 import type { Augmentation } from '../data/augment.js';
-import { DatasetError } from '../core/errors.js';
+import { ConfigError, DatasetError } from '../core/errors.js';
 import type { DataLike } from '../prune/methods/types.js';
 
 export interface DataConfig {
@@ -37,6 +37,13 @@ export async function setupData(c: DataConfig, opts: { dataDir?: string; evalBat
   let trainLoader: DataLoader, valLoader: DataLoader | null = null;
   if (c.valFraction > 0) {
     const { train: tv, val } = splitTrainVal(train, c.valFraction, c.seed);
+    const empty = val.indices.length === 0 ? 'validation' : tv.indices.length === 0 ? 'training' : null;
+    if (empty) {
+      train.dispose();
+      test.dispose();
+      throw new ConfigError(`valFraction: ${c.valFraction} of ${train.length} training examples leaves an empty ${empty} split; ` +
+        `use a larger subset${empty === 'validation' ? ' or valFraction 0 (no validation)' : ' or a smaller valFraction'}`, [{ path: 'valFraction', message: `empty ${empty} split` }]);
+    }
     trainLoader = new DataLoader(tv, { batchSize: c.batchSize, shuffle: true, seed: c.seed, augment: augs, device: c.device });
     valLoader = new DataLoader(val, { batchSize: evalBs, device: c.device });
   } else {

@@ -12,6 +12,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, SerializationError } from '../core/errors.js';
+import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
+import { readJsonFile } from '../core/safe-fs.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
 import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
@@ -29,7 +31,7 @@ import { setupData, type DataBundle } from './data-setup.js';
 import { versions } from './env.js';
 import { configHash } from './hash.js';
 import { registerReproduction, type Budget, type ReproduceOptions } from './reproduce.js';
-import { runTraining } from './train-run.js';
+import { checkRunFolder, runTraining } from './train-run.js';
 
 export interface EvoRunOptions {
   out: string;
@@ -88,10 +90,26 @@ function stageOptions(c: TrainConfig, e: EvoConfig, data: DataBundle, o: EvoRunO
   };
 }
 
+/** One EVO-POP run in `o.out`, the folder locked throughout (a second process on it is refused, named). */
 export async function runEvoPop(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<EvoRunSummary> {
+  checkOutDir(o.out);
+  // A finished folder is reported only for the run it holds.
+  checkRunFolder(o.out, 'evo_pop', c, evoIdentity(e));
+  const release = lockRunFolder(o.out);
+  try {
+    return await evoIn(c, e, o);
+  } finally {
+    release();
+  }
+}
+
+/** What shapes training (the removal stage's options may change over cached runs). */
+const evoIdentity = (e: EvoConfig) => ({ dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax });
+
+async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<EvoRunSummary> {
   const summaryFile = join(o.out, 'evo.json');
   if (existsSync(summaryFile)) {
-    const done = JSON.parse(readFileSync(summaryFile, 'utf8')) as EvoRunSummary;
+    const done = readJsonFile(summaryFile, { what: 'EVO-POP summary' }) as EvoRunSummary;
     if (!lacksValidation(done)) return done;
     const filled = await fillValidation(done, o);
     writeJsonAtomic(summaryFile, filled);
@@ -101,7 +119,7 @@ export async function runEvoPop(c: TrainConfig, e: EvoConfig, o: EvoRunOptions):
   const run = await runTraining(c, { out: o.out, dataDir: o.dataDir, progress: o.progress }, {
     kind: 'evo_pop',
     // What shapes training (the removal stage's options may change over cached runs).
-    identity: { dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax },
+    identity: evoIdentity(e),
     model: (data) => toPopulationModel(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model),
     callbacks: (model) => {
       if (e.dynamics === 'none') return [];

@@ -4,14 +4,17 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ConfigError, SerializationError, ShapeError } from '../core/errors.js';
+import { checkDevice } from '../core/device.js';
+import { ConfigError, DivergenceError, SerializationError, ShapeError } from '../core/errors.js';
+import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
+import { availableParallelism } from 'node:os';
 import { getNumThreads, manualSeed, setNumThreads } from '../core/runtime.js';
 import { DataLoader } from '../data/index.js';
 import { createModel } from '../models/registry.js';
 import { BatchNorm } from '../nn/layers.js';
 import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig, type BatchEvaluator, type EvalPoolOptions } from '../prune/hier-moea/index.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
-import { loadSafetensors } from '../tensor/safetensors.js';
+import { firstNonFinite, loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { TrainConfig, validate } from './config.js';
 import { setupData } from './data-setup.js';
@@ -55,8 +58,24 @@ export async function ensureDense(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
   return join(dir, 'model.safetensors');
 }
 
-/** The whole search: checkpoint and data checked, validation subset and calibration batches pre-loaded. */
+/**
+ * The whole search: checkpoint and data checked, validation subset and calibration batches pre-loaded.
+ * The output folder is locked for the whole search (a second process on it is refused, named).
+ */
 export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierMoeaRunResult> {
+  checkDevice(cfg.device);
+  const cores = availableParallelism();
+  if (cfg.workers > cores) throw new ConfigError(`workers: ${cfg.workers} is more than the ${cores} cores of this machine; use at most ${cores}`, [{ path: 'workers', message: `at most ${cores}` }]);
+  checkOutDir(o.out);
+  const release = lockRunFolder(o.out);
+  try {
+    return await searchIn(cfg, o);
+  } finally {
+    release();
+  }
+}
+
+async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierMoeaRunResult> {
   const from = await ensureDense(cfg, o);
   if (!existsSync(from)) throw new ConfigError(`from: no checkpoint at ${from}`, [{ path: 'from', message: 'not found' }]);
   const { tensors, metadata } = loadSafetensors(from);
@@ -66,7 +85,15 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
     if (!metadata.model || !metadata.config) throw new ConfigError(`from: ${from} has no model/config metadata (write it with topiary train)`, [{ path: 'from', message: 'no metadata' }]);
     if (cfg.model && cfg.model !== metadata.model) throw new ConfigError(`model: '${cfg.model}' given, but ${from} holds a '${metadata.model}'`, [{ path: 'model', message: 'does not match the checkpoint' }]);
     if (cfg.dataset && cfg.dataset !== metadata.dataset) throw new ConfigError(`dataset: '${cfg.dataset}' given, but ${from} was trained on '${metadata.dataset}'`, [{ path: 'dataset', message: 'does not match the checkpoint' }]);
-    tc = validate(TrainConfig, JSON.parse(metadata.config), `${from} metadata`);
+    let meta: unknown;
+    try {
+      meta = JSON.parse(metadata.config);
+    } catch (e) {
+      throw new SerializationError(`from: ${from}: its metadata 'config' is not JSON (${(e as Error).message})`, { cause: e });
+    }
+    tc = validate(TrainConfig, meta, `${from} metadata`);
+    const bad = firstNonFinite(tensors);
+    if (bad !== undefined) throw new DivergenceError(`from: ${from}: tensor '${bad}' holds NaN or infinite values (a diverged training?); refusing to search it`);
   } catch (e) { free(); throw e; }
   const threads = cfg.threads ?? tc.threads;
   if (threads) setNumThreads(threads);

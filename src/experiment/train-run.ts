@@ -1,7 +1,9 @@
 /** `topiary train`: build everything from a validated TrainConfig, train, evaluate, write result.json. */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkDevice } from '../core/device.js';
 import { ConfigError } from '../core/errors.js';
+import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
 import { createModel } from '../models/registry.js';
 import { modelStats } from '../models/stats.js';
@@ -12,7 +14,7 @@ import { saveSafetensors } from '../tensor/safetensors.js';
 import { evaluate } from '../train/evaluate.js';
 import { train, type Callback, type EpochRecord } from '../train/loop.js';
 import { writeJsonAtomic } from '../train/checkpoint.js';
-import { assertInside } from '../core/safe-fs.js';
+import { assertInside, readJsonFile } from '../core/safe-fs.js';
 import { makeProgress } from '../report/progress.js';
 import type { TrainConfig } from './config.js';
 import { setupData, type DataBundle } from './data-setup.js';
@@ -55,16 +57,58 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
   /** What else defines the run besides the training config (a method's options); checked on resume. */
   identity?: Record<string, unknown>;
 } = {}): Promise<TrainedRun> {
+  // Everything is checked before anything is written: the device, the folder's run, the data.
+  checkDevice(c.device);
+  checkOutDir(o.out);
+  const kind = extra.kind ?? 'train';
+  checkRunFolder(o.out, kind, c, extra.identity);
   if (c.threads) setNumThreads(c.threads);
   manualSeed(c.seed);
-  mkdirSync(o.out, { recursive: true });
-  claimRunFolder(o.out, extra.kind ?? 'train', c, extra.identity);
   const data = await setupData(c, { dataDir: o.dataDir });
+  // Held for the whole run (re-entrant: the caller may hold it already).
+  const release = lockRunFolder(o.out);
+  try {
+    return await trainIn(c, o, { ...extra, kind }, data);
+  } catch (e) {
+    data.dispose();
+    throw e;
+  } finally {
+    release();
+  }
+}
+
+async function trainIn(c: TrainConfig, o: RunOptions, extra: Parameters<typeof runTraining>[2] & object, data: DataBundle): Promise<TrainedRun> {
   const model = extra.model ? extra.model(data) : createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init });
   if (c.device !== 'cpu') model.to(c.device);
   const opt = makeOptimizer(model, c);
   const schedule = makeSchedule({ name: c.schedule as ScheduleName, epochs: c.epochs, warmupEpochs: c.warmupEpochs, milestones: c.milestones, gamma: c.gamma });
   const callbacks = extra.callbacks ? extra.callbacks(model, data) : [];
+  // run.json is written only now, with the data, the device, the model (and a --from it loads) all
+  // accepted: a run refused before this point leaves nothing that would block a corrected command.
+  let wrote: boolean;
+  try {
+    wrote = claimRunFolder(o.out, extra.kind!, c, extra.identity);
+  } catch (e) {
+    opt.dispose();
+    model.dispose();
+    throw e;
+  }
+  try {
+    return trainClaimed(c, o, extra, data, model, opt, schedule, callbacks);
+  } catch (e) {
+    // A fresh run that failed before its first checkpoint (diverged, say) leaves no run.json behind:
+    // the corrected command (a lower --lr) may use the same folder.
+    if (wrote && !existsSync(join(o.out, 'checkpoints', 'latest.json'))) {
+      rmSync(join(o.out, 'run.json'), { force: true });
+      try { rmdirSync(join(o.out, 'checkpoints')); } catch { /* absent or holds something */ }
+    }
+    model.dispose();
+    throw e;
+  }
+}
+
+function trainClaimed(c: TrainConfig, o: RunOptions, extra: Parameters<typeof runTraining>[2] & object, data: DataBundle,
+  model: Module, opt: Optimizer, schedule: ReturnType<typeof makeSchedule>, callbacks: Callback[]): TrainedRun {
   // A checkpoints folder that is a symlink out of the run would let a resume read, and the next
   // save delete, files elsewhere.
   assertInside(o.out, join(o.out, 'checkpoints'), join(o.out, 'checkpoints'));
@@ -112,7 +156,9 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
 export function finishedResult(out: string): Record<string, unknown> | null {
   const f = join(out, 'result.json');
   if (!existsSync(f)) return null;
-  const r = JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
+  assertInside(out, f, f);
+  const r = readJsonFile(f, { what: 'result' }) as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ConfigError(`${f}: not a result object; remove it or use another --out`);
   return r.completed ? r : null;
 }
 
@@ -127,14 +173,29 @@ const NOT_IDENTITY = new Set(['threads', 'device', 'defaults']);
  * an existing one: a folder resumes only the run it holds. Without this, a second command with other
  * settings and the same --out would silently continue (or just report) the first run.
  */
-export function claimRunFolder(out: string, kind: string, c: TrainConfig, identity: Record<string, unknown> = {}): void {
+/** Returns true when it wrote run.json (the folder held no run yet). */
+export function claimRunFolder(out: string, kind: string, c: TrainConfig, identity: Record<string, unknown> = {}): boolean {
+  const mine = checkRunFolder(out, kind, c, identity);
+  if (mine) writeJsonAtomic(join(out, 'run.json'), { format: 'topiary.run', version: 1, identity: mine });
+  return mine !== null;
+}
+
+/**
+ * The read-only half of claimRunFolder: refuses a folder holding another run, or checkpoints with
+ * no run.json (deleted: their settings are unknown). Returns the identity to write when the folder
+ * has no run.json yet, null when it already holds this run.
+ */
+export function checkRunFolder(out: string, kind: string, c: TrainConfig, identity: Record<string, unknown> = {}): Record<string, unknown> | null {
   const file = join(out, 'run.json');
   const strip = (x: Record<string, unknown>) => Object.fromEntries(Object.entries(x).filter(([k, v]) => !NOT_IDENTITY.has(k) && v !== undefined));
   const mine: Record<string, unknown> = { kind, ...strip(c as Record<string, unknown>), ...Object.fromEntries(Object.entries(identity).map(([k, v]) => [`prune.${k}`, v])) };
   if (existsSync(file)) {
     let theirs: Record<string, unknown>;
     try {
-      theirs = (JSON.parse(readFileSync(file, 'utf8')) as { identity: Record<string, unknown> }).identity;
+      assertInside(out, file, file);
+      const v = readJsonFile(file, { maxBytes: 1 << 20 }) as { identity?: unknown } | null;
+      if (typeof v?.identity !== 'object' || v.identity === null || Array.isArray(v.identity)) throw new Error('no identity mapping');
+      theirs = v.identity as Record<string, unknown>;
     } catch (e) {
       throw new ConfigError(`${file}: cannot read (${(e as Error).message}); remove it or use another --out`);
     }
@@ -145,7 +206,12 @@ export function claimRunFolder(out: string, kind: string, c: TrainConfig, identi
       throw new ConfigError(`${out} holds another run (${diff.map((k) => `${k}: ${show(theirs?.[k])} there, ${show(mine[k])} here`).join('; ')}); ` +
         'use another --out, or the same settings to resume it', diff.map((k) => ({ path: k, message: 'differs from the run in the output folder' })));
     }
-    return;
+    return null;
   }
-  writeJsonAtomic(file, { format: 'topiary.run', version: 1, identity: mine });
+  const ck = join(out, 'checkpoints');
+  if (existsSync(ck) && readdirSync(ck).some((n) => n === 'latest.json' || /^epoch_\d+$/.test(n))) {
+    throw new ConfigError(`${out} holds checkpoints but no run.json (removed?), so the settings they were made with are unknown; ` +
+      `refusing to resume them: remove ${ck} to start over, or use another --out`, [{ path: 'out', message: 'checkpoints without run.json' }]);
+  }
+  return mine;
 }

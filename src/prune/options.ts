@@ -4,7 +4,9 @@
  * work, and a bad value is rejected with its field's name.
  */
 import { z } from 'zod';
+import { checkDevice } from '../core/device.js';
 import { ConfigError } from '../core/errors.js';
+import { checkOutDir, withRunLock } from '../core/run-lock.js';
 import { getDatasetSpec } from '../data/sources.js';
 import { createModel } from '../models/registry.js';
 import { importOnnxFor, isOnnxFile } from '../graph/onnx-import.js';
@@ -67,7 +69,9 @@ export function preflight(train: TrainSettings, o: PruneOptions): void {
   }
 }
 
-/** Run a validated job with its method. */
+/** Run a validated job with its method, its output folder locked throughout (a second process on it is refused, named). */
 export function runPrune(job: PruneJob, env: PruneEnv): Promise<Record<string, unknown>> {
-  return getMethod(job.prune.method).run(job, env);
+  checkDevice(job.train.device ?? 'cpu');
+  checkOutDir(job.run.out);
+  return withRunLock(job.run.out, () => getMethod(job.prune.method).run(job, env));
 }

@@ -3,10 +3,11 @@
  * {name: {dtype, shape, data_offsets}}, then raw little-endian bytes. Nothing executes on load, and
  * every offset is checked, so a truncated or malformed file gives a SerializationError naming it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { call } from '../core/binding.js';
 import { type DType, dtypeCode, elementSize } from '../core/dtype.js';
 import { SerializationError } from '../core/errors.js';
+import { LIMITS, readRegularFile } from '../core/safe-fs.js';
 import { Tensor } from './tensor.js';
 
 const TO_ST: Partial<Record<DType, string>> = {
@@ -119,12 +120,7 @@ export function firstNonFinite(tensors: Record<string, Tensor>): string | undefi
   return undefined;
 }
 
-export function loadSafetensors(path: string): Decoded {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new SerializationError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
-  }
-  return decodeSafetensors(buf, path);
+/** Reads a safetensors file: a regular file (a FIFO or a device is refused unread) of at most `maxBytes` (8 GiB). */
+export function loadSafetensors(path: string, maxBytes: number = LIMITS.safetensors): Decoded {
+  return decodeSafetensors(readRegularFile(path, { maxBytes }), path);
 }

@@ -31,11 +31,19 @@ export function topiaryAsync(args: string[], o: { cwd?: string; env?: Record<str
   });
 }
 
+/** Informational notes a command may print before its work (the recipe defaults it applied). */
+const NOTE = /^topiary: .* defaults from .*\(flags or --recipe override them\)$/;
+
+/** stderr without the hints and notes: what remains of a refused command must be its one error line. */
+export function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --verbose for the stack)' && l !== '(run with --help for usage)' && !NOTE.test(l));
+}
+
 /** A refusal as the rules want it: non-zero exit, no signal, one `topiary:` line (plus the --verbose hint), no stack. */
 export function assertOneLine(r: Ran, expect: RegExp[], what: string): string {
   assert.equal(r.signal, null, `${what}: killed by ${r.signal}\n${r.stderr}`);
   assert.notEqual(r.status, 0, `${what}: exit 0\n${r.stdout}\n${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --verbose for the stack)' && l !== '(run with --help for usage)');
+  const lines = errorLines(r.stderr);
   assert.equal(lines.length, 1, `${what}: expected one error line, got:\n${r.stderr}`);
   assert.doesNotMatch(r.stderr, /internal error|^\s+at /m, `${what}: a stack trace:\n${r.stderr}`);
   for (const e of expect) assert.match(lines[0], e, `${what}: ${lines[0]}`);
@@ -55,3 +63,20 @@ export function snapshot(dir: string): Record<string, string> {
   walk(dir, '');
   return out;
 }
+
+/** What a command did: its exit code and output; `uncaught` when an error escaped the command (a crash in a real process). */
+export interface Outcome { code: number; stdout: string; stderr: string; uncaught?: unknown }
+
+/** The fuzz invariant: exit 0, or exactly one clean error line and a non-zero exit; never a stack trace or an uncaught error. */
+export function assertInvariant(args: string[], r: Outcome, what: string): void {
+  const show = `${what}: topiary ${args.map((a) => (a.length > 60 ? `${a.slice(0, 60)}...` : a)).join(' ')}\n--- exit ${r.code}\n${r.stderr.slice(0, 2000)}`;
+  assert.equal(r.uncaught, undefined, `uncaught ${String((r.uncaught as Error)?.stack ?? r.uncaught)}\n${show}`);
+  assert.doesNotMatch(r.stderr, /internal error|^\s+at .+\(.*:\d+:\d+\)|^\s+at file:/m, `a stack trace\n${show}`);
+  if (r.code !== 0) {
+    const lines = errorLines(r.stderr).filter((l) => !/^\(.*\)$/.test(l) && !/^epoch \d+\/\d+ /.test(l) && !/^evaluating candidates|^phase \d|^generation/.test(l));
+    assert.equal(lines.length, 1, `expected one error line\n${show}`);
+    assert.match(lines[0], /^(topiary: |error: )/, `the error line names topiary\n${show}`);
+    assert.ok(lines[0].length < 1000, `a short line\n${show}`);
+  }
+}
+
