@@ -124,6 +124,7 @@ const DENSITIES = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5];
 const BATCHES = [1, 8, 128];
 
 function threshold(): string {
+  const minElements = Math.max(...SPARSE_RULE.map((r) => r.minElements));
   const lines: string[] = [];
   const crossings: Record<number, number[]> = {};
   for (const [out, inF] of SHAPES) {
@@ -149,7 +150,7 @@ function threshold(): string {
         for (const t of [w, b, x] as Tensor[]) t.dispose();
       }
       call('sparseCacheClear');
-      (crossings[batch] ??= []).push(fastest);
+      if (out * inF >= minElements) (crossings[batch] ??= []).push(fastest);
       lines.push(`| [${out}, ${inF}] | ${batch} | ${cells.join(' | ')} | ${cross === Infinity ? `> ${DENSITIES[DENSITIES.length - 1]}` : `< ${cross}`} |`);
       process.stderr.write(`${lines[lines.length - 1]}\n`);
     }
@@ -164,7 +165,7 @@ function threshold(): string {
     `|---|---:|${DENSITIES.map(() => '---:').join('|')}|---|`,
     ...lines,
     '',
-    `The highest density at which the sparse kernel was faster for every shape (and at every lower density): ${lowest}. ` +
+    `The highest density at which the sparse kernel was faster for every weight of at least ${minElements} elements (and at every lower density): ${lowest}. ` +
       `The rule in use (\`SPARSE_RULE\`, src/nn/sparse/linear.ts; batch 8 stands for 2 to 31, batch 128 for 32 and more): ${rule}.`,
   ].join('\n');
 }

@@ -11,23 +11,21 @@ import { recorder } from '../../tensor/record.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 /**
- * The measured rule: the sparse kernel runs when the weight's density (nonzeros / elements) is at
- * most `maxDensity` for the batch regime. Measured with `node --import tsx bench/sparse-linear.ts
- * --part threshold` (one thread, CPU time, dense and sparse alternating) for weights [10, 100],
- * [100, 300], [300, 784] and [1024, 1024] at densities 2, 5, 10, 20, 30, 40 and 50%, batches 1, 8 and
- * 128: each threshold is the highest density at which the kernel was faster for every shape (and
- * at every lower density), so the rule never picks sparse where a measured point was slower. Batch
- * 1 and batch 128 are bounded by the smallest weight, whose cost is mostly the call itself (1.08x
- * and 1.21x at 10%, 0.93x and 0.92x at 20%); at batch 8 every shape was faster up to 30% (1.06x at
- * [300, 784]), and the rule keeps one step below that. docs/benchmarks.md ("Sparse inference") has
- * the table and the date.
+ * The measured rule: the sparse kernel runs when the weight has at least `minElements` elements and
+ * its density (nonzeros / elements) is at most `maxDensity` for the batch regime. Measured with
+ * `node --import tsx bench/sparse-linear.ts --part threshold` (one thread, CPU time, dense and sparse
+ * alternating) for weights [10, 100], [100, 300], [300, 784] and [1024, 1024] at densities 2, 5, 10,
+ * 20, 30, 40 and 50%, batches 1, 8 (standing for 2 to 31) and 128 (32 and more). Every weight of at
+ * least 30,000 elements was faster up to 40% at every batch size (1.11x to 2.66x at 40%), the first
+ * slower points were at 50%; the rule keeps one grid step below (30%), and one more at batch 128,
+ * where an earlier run of the kernel measured 1.01x at 30% for [1024, 1024]. The [10, 100] weight
+ * costs about as much either way (0.86x to 1.5x between runs: the call, not the product), so weights
+ * under 4,096 elements stay dense. docs/benchmarks.md ("Sparse inference") has the table and the date.
  */
 export const SPARSE_RULE: readonly { maxBatch: number; maxDensity: number; minElements: number }[] = [
-  { maxBatch: 1, maxDensity: 0.1, minElements: 0 },
-  { maxBatch: 31, maxDensity: 0.2, minElements: 0 },
-  // A weight under 4,096 elements ([10, 100] here) is transposed in and out for little work: at
-  // batch 128 it measured anywhere from 0.86x to 1.5x of dense between runs, so it stays dense.
-  { maxBatch: Infinity, maxDensity: 0.1, minElements: 4096 },
+  { maxBatch: 1, maxDensity: 0.3, minElements: 4096 },
+  { maxBatch: 31, maxDensity: 0.3, minElements: 4096 },
+  { maxBatch: Infinity, maxDensity: 0.2, minElements: 4096 },
 ];
 
 /**
