@@ -3,10 +3,15 @@
  * state dicts, forward hooks. Parameters and buffers are kept tensors: owned by the module, never
  * freed by a scope.
  */
-import { ConfigError, ShapeError, SerializationError } from '../core/errors.js';
+import { ConfigError, DtypeError, ShapeError, SerializationError } from '../core/errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/scope.js';
 import { noGrad } from '../tensor/autograd.js';
+
+/** At most ten names, then how many more: a file with 300,000 tensors must not make a 2.6 MB error line. */
+function names(list: string[], max = 10): string {
+  return list.length <= max ? list.join(', ') : `${list.slice(0, max).join(', ')} and ${list.length - max} more`;
+}
 
 export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => Tensor | void;
 
@@ -130,14 +135,18 @@ export abstract class Module {
     const missing = Object.keys(own).filter((k) => !(k in sd));
     const unexpected = Object.keys(sd).filter((k) => !(k in own));
     if (strict && (missing.length || unexpected.length)) {
-      throw new SerializationError(`loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}` +
-        `${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''}`);
+      throw new SerializationError(`loadStateDict: ${missing.length ? `missing ${names(missing)}` : ''}` +
+        `${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${names(unexpected)}` : ''}`);
     }
     for (const [k, t] of Object.entries(own)) {
       const src = sd[k];
       if (!src) continue;
       if (src.shape.join(',') !== t.shape.join(',')) {
         throw new ShapeError(`loadStateDict: '${k}' has shape [${src.shape}] in the state dict but [${t.shape}] in the model`);
+      }
+      // copy_ would convert silently: a bool mask or bytes relabelled as I32 would load as weights.
+      if (src.dtype !== t.dtype) {
+        throw new DtypeError(`loadStateDict: '${k}' is ${src.dtype} in the state dict but ${t.dtype} in the model`);
       }
     }
     noGrad(() => {

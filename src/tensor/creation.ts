@@ -28,10 +28,14 @@ function checkShape(shape: number[], op: string): number[] {
 
 type Nested = number | boolean | Nested[];
 
+/** libtorch's limit on dimensions; deeper nesting (or a cyclic array) is refused before any recursion. */
+const MAX_DIMS = 64;
+
 function inferShape(x: Nested, op: string): number[] {
   const shape: number[] = [];
   let cur: Nested = x;
   while (Array.isArray(cur)) {
+    if (shape.length === MAX_DIMS) throw new ShapeError(`${op}: nested array deeper than ${MAX_DIMS} levels (a tensor has at most ${MAX_DIMS} dimensions)`);
     shape.push(cur.length);
     cur = cur[0];
   }
