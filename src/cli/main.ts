@@ -35,4 +35,5 @@ export function buildCli(): Command {
   return program;
 }
 
-await buildCli().parseAsync(process.argv);
+// TOPIARY_CLI_IMPORT=1: imported for buildCli() alone (the in-process CLI fuzz test), nothing parsed.
+if (process.env.TOPIARY_CLI_IMPORT !== '1') await buildCli().parseAsync(process.argv);
