@@ -137,7 +137,10 @@ test('a valid recipe (a flag overriding it) trains on a subset and writes result
   assert.equal(r.status, 0, r.stderr);
   const printed = JSON.parse(r.stdout);
   const saved = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
-  assert.deepEqual(printed, saved, '--json prints what result.json holds');
+  // The run page step adds the command line to result.json after the result is printed.
+  const { command, ...savedResult } = saved;
+  assert.equal(command, `topiary train --recipe ${recipe} --epochs 2 --out ${out} --json`);
+  assert.deepEqual(printed, savedResult, '--json prints what result.json holds');
   for (const f of RESULT_FIELDS) assert.ok(f in saved, `result.json lacks '${f}'`);
   assert.equal(saved.model, 'lenet_300_100');
   assert.equal(saved.config.epochs, 2, 'the flag overrides the recipe');
@@ -154,7 +157,7 @@ test('a valid recipe (a flag overriding it) trains on a subset and writes result
   assert.deepEqual(saved.layers.map((l: { name: string }) => l.name), ['1', '3', '5']);
   assert.equal(typeof saved.versions.libtorch, 'string');
   assert.equal(saved.versions.threads, 1);
-  assert.deepEqual(readdirSync(out).sort(), ['checkpoints', 'model.safetensors', 'result.json', 'run.json']);
+  assert.deepEqual(readdirSync(out).sort(), ['checkpoints', 'model.safetensors', 'report.html', 'result.json', 'run.json']);
 });
 
 test('--stop-after-epochs stops with a checkpoint; the same command resumes and finishes', { skip }, () => {

@@ -39,5 +39,5 @@ export const NO_MNIST = hasMnist ? false : `MNIST not found under ${DATA} (set T
 
 /** A short MNIST training config: LeNet-300-100 on a 5000-example subset (seconds on one core). */
 export function quickTrain(over: Record<string, unknown> = {}) {
-  return { model: 'lenet_300_100', dataset: 'mnist' as const, epochs: 3, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, subset: 5000, valFraction: 0.1, threads: 1, ...over };
+  return { model: 'lenet_300_100', dataset: 'mnist' as const, epochs: 3, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: 'constant', subset: 5000, valFraction: 0.1, threads: 1, ...over };
 }
