@@ -97,7 +97,7 @@ test('every dtype round-trips through all three encodings: bit-identical, -0.0 a
     for (const t of Object.values(d.tensors)) t.dispose();
   }
   for (const t of Object.values(ts)) t.dispose();
-  assert.equal(memory().tensors, before);
+  assert.ok(memory().tensors <= before); // <=: a collection may free earlier garbage meanwhile
 });
 
 test('a plain safetensors file reads as all-dense, and the sparse file opens in the plain reader', () => {
@@ -178,7 +178,7 @@ function refuses(buf: Buffer, pattern: RegExp) {
     assert.match((e as Error).message, pattern);
     return true;
   });
-  assert.equal(memory().tensors, before, 'nothing is left allocated');
+  assert.ok(memory().tensors <= before, 'nothing is left allocated'); // <=: a collection may free earlier garbage meanwhile
 }
 
 test('hostile files: every offset, count, index and bit is checked, and the error names file and tensor', () => {

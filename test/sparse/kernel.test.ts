@@ -44,7 +44,7 @@ test('equals dense within 1e-5: shapes x densities x batches x layouts', () => {
     }
   }));
   clearSparseCache();
-  assert.equal(memory().tensors, before);
+  assert.ok(memory().tensors <= before); // <=: a collection may free earlier garbage meanwhile
 });
 
 test('all-zero rows and columns, empty matrices, 1-d and 3-d inputs, non-contiguous inputs', () => {
@@ -96,7 +96,7 @@ test('a weight changed in place is repacked (version counter), and the cache hol
     check();
     assert.ok(Math.abs(weightDensity(w) - w.ne(0).sum().item() / w.numel) < 1e-12);
   }));
-  assert.equal(memory().tensors, before, 'the packed weights are not tensors');
+  assert.ok(memory().tensors <= before, 'the packed weights are not tensors'); // <=: a collection may free earlier garbage meanwhile
   clearSparseCache();
   assert.equal(sparseCacheInfo().entries, 0);
 });
