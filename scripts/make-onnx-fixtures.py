@@ -19,7 +19,8 @@ statistics in BatchNorm; dropout is 0 everywhere) with the running statistics af
 (momentum 0.1), and the gradients of sum(output * w) (eval mode, w fixed) for every parameter whose
 ONNX initializer keeps its PyTorch name.
 
-With `--zoo OUT [WIDTH]` it writes zoo-sized networks instead (not committed: ResNet-18 CIFAR, VGG-11
+With `--mnist DATA_DIR` it trains the MNIST CNN one epoch on MNIST and writes mnist_trained.onnx/.json
+(its test accuracy and predictions in PyTorch). With `--zoo OUT [WIDTH]` it writes zoo-sized networks instead (not committed: ResNet-18 CIFAR, VGG-11
 with BatchNorm, a MobileNet-style net, a tiny ViT; WIDTH 64 is the full ResNet-18), with their outputs.
 """
 import json
@@ -319,9 +320,51 @@ def zoo(out, width):
         print(name, os.path.getsize(path), 'bytes')
 
 
+def read_idx(path):
+    import gzip
+    import struct
+    with gzip.open(path, 'rb') as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack('>' + 'I' * ndim, data[4:4 + 4 * ndim])
+    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).copy()).reshape(dims)
+
+
+def mnist(data_dir):
+    """test/fixtures/onnx/mnist_trained.onnx: MnistCnn trained one epoch on MNIST (SGD, batch 64), with its
+    test accuracy in PyTorch, normalized as topiary does ((x/255 - 0.1307) / 0.3081)."""
+    torch.manual_seed(0)
+    def load(split):
+        x = read_idx(os.path.join(data_dir, f'{split}-images-idx3-ubyte.gz')).float().div(255).sub(0.1307).div(0.3081).unsqueeze(1)
+        return x, read_idx(os.path.join(data_dir, f'{split}-labels-idx1-ubyte.gz')).long()
+    xtr, ytr = load('train')
+    xte, yte = load('t10k')
+    m = MnistCnn()
+    opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+    m.train()
+    perm = torch.randperm(len(xtr))
+    for i in range(0, len(xtr), 64):
+        idx = perm[i:i + 64]
+        opt.zero_grad()
+        F.cross_entropy(m(xtr[idx]), ytr[idx]).backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        pred = torch.cat([m(xte[i:i + 1000]).argmax(1) for i in range(0, len(xte), 1000)])
+    acc = float((pred == yte).float().mean()) * 100
+    path = os.path.join(OUT, 'mnist_trained.onnx')
+    torch.onnx.export(m, xte[:2], path, opset_version=17, input_names=['input'], output_names=['output'],
+                      dynamic_axes={'input': {0: 'N'}, 'output': {0: 'N'}}, training=torch.onnx.TrainingMode.PRESERVE)
+    with open(os.path.join(OUT, 'mnist_trained.json'), 'w') as f:
+        json.dump({'testAccuracy': acc, 'predictions': pred.tolist()}, f)
+    print('mnist_trained', os.path.getsize(path), 'bytes, test accuracy', acc)
+
+
 if __name__ == '__main__':
     import sys
     if len(sys.argv) > 2 and sys.argv[1] == '--zoo':
         zoo(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    elif len(sys.argv) > 2 and sys.argv[1] == '--mnist':
+        mnist(sys.argv[2])
     else:
         main()

@@ -3,7 +3,8 @@
  * (test/fixtures/onnx/mnist_cnn.onnx) is imported, pruned structurally while fine-tuning, shrunk, and
  * `topiary export` writes both the shrunk and the masked model back to ONNX; onnxruntime's outputs
  * equal topiary's. A file that does not fit the dataset, or --model beside an ONNX --from, is one
- * line and writes nothing; `topiary search --from model.onnx` is refused (not supported yet).
+ * line and writes nothing. A CNN trained in PyTorch keeps its MNIST test accuracy in topiary and prunes
+ * to 90% with PMP; `topiary search --from model.onnx` is refused (not supported yet).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,8 @@ import * as ort from 'onnxruntime-node';
 import { importOnnx } from '../../src/graph/onnx-import.js';
 import { loadGraphModule } from '../../src/graph/run.js';
 import { loadSafetensors, noGrad, randn, dispose, type Tensor } from '../../src/tensor/index.js';
+import { loadDataset } from '../../src/data/dataset.js';
+import { DataLoader } from '../../src/data/loader.js';
 import { dataRoot, repoRoot } from '../nn/util.js';
 
 const bin = join(repoRoot, 'bin', 'topiary.js');
@@ -62,6 +65,45 @@ test('prune --from model.onnx (structured, one short epoch), then export: onnxru
     assert.ok(count(shrunk) < count(masked));
     assert.ok(dS <= 1e-5 && dM <= 1e-5 && maxDiff(yS, yM) <= 1e-4, `${dS} ${dM} ${maxDiff(yS, yM)}`);
     x.dispose(); shrunk.dispose(); masked.dispose();
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a CNN trained one epoch in PyTorch: its MNIST test accuracy in topiary equals PyTorch\'s (<= 0.05 points); PMP prunes it to 90% in 2 epochs and exports it', { skip: !existsSync(join(dataRoot, 'mnist')) && 'no MNIST' }, async (t) => {
+  const trained = join(repoRoot, 'test', 'fixtures', 'onnx', 'mnist_trained.onnx');
+  const want = JSON.parse(readFileSync(join(repoRoot, 'test', 'fixtures', 'onnx', 'mnist_trained.json'), 'utf8')) as { testAccuracy: number; predictions: number[] };
+  const gm = importOnnx(trained).eval();
+  const testSet = await loadDataset('mnist', { dataDir: dataRoot, download: false, split: 'test' });
+  let correct = 0, agree = 0, n = 0;
+  for (const b of new DataLoader(testSet, { batchSize: 1000 }).epoch(0)) {
+    const labels = b.y.dataSync(), pred = noGrad(() => gm.call(b.x).argmax(1)).dataSync();
+    for (let i = 0; i < labels.length; i++) { if (pred[i] === labels[i]) correct++; if (pred[i] === want.predictions[n + i]) agree++; }
+    n += labels.length;
+    b.x.dispose(); b.y.dispose();
+  }
+  testSet.dispose(); gm.dispose();
+  const acc = (100 * correct) / n;
+  t.diagnostic(`test accuracy: topiary ${acc.toFixed(2)}%, PyTorch ${want.testAccuracy.toFixed(2)}%; ${n - agree} of ${n} predictions differ`);
+  assert.equal(n, 10000);
+  assert.ok(Math.abs(acc - want.testAccuracy) <= 0.05, `topiary ${acc}%, PyTorch ${want.testAccuracy}%`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'topiary-onnx-pmp-'));
+  try {
+    const out = join(dir, 'run');
+    execFileSync(process.execPath, [bin, 'prune', '--method', 'pmp', '--from', trained, '--dataset', 'mnist', '--sparsity', '0.9',
+      '--epochs', '2', '--subset', '10000', '--out', out], { encoding: 'utf8', env, stdio: 'pipe' });
+    const r = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
+    t.diagnostic(`pmp 90%: sparsity ${(100 * r.achievedSparsity).toFixed(2)}%, test accuracy ${(100 * r.testAccuracy).toFixed(2)}%`);
+    assert.ok(Math.abs(r.achievedSparsity - 0.9) < 0.005, `sparsity ${r.achievedSparsity}`);
+    assert.ok(r.testAccuracy > 0.85, `test accuracy ${r.testAccuracy}`);
+    execFileSync(process.execPath, [bin, 'export', '--from', out, '--out', join(dir, 'pmp.onnx')], { encoding: 'utf8', env, stdio: 'pipe' });
+    const m = importOnnx(trained).eval();
+    const st = loadSafetensors(join(out, 'model.safetensors')).tensors;
+    m.loadStateDict(st);
+    dispose(Object.values(st));
+    const x = randn([4, 1, 28, 28]);
+    const d = maxDiff(noGrad(() => m.call(x)).dataSync(), await ortOut(join(dir, 'pmp.onnx'), x));
+    assert.ok(d <= 1e-5, `${d}`);
+    x.dispose(); m.dispose();
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
