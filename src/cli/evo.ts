@@ -9,7 +9,8 @@ import { TrainConfig, validate } from '../experiment/config.js';
 import { EVO_MLP_RECIPE, runEvoPop } from '../experiment/reproduce-evo-pop.js';
 import { writeRunPage } from '../experiment/run-report.js';
 import { createModel } from '../models/registry.js';
-import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES, toPopulationModel } from '../prune/evo-pop/index.js';
+import { CRITERIA, DYNAMICS_NAMES, EVO_KEYS, EvoConfig, FITNESS_NAMES } from '../prune/evo-pop/index.js';
+import { populationModelFor } from '../prune/evo-pop/heads.js';
 import { markdownTable } from '../report/table.js';
 import { int, mergeConfig, num, numList, runCommand } from './common.js';
 import { addTrainFlags, outDefault } from './train.js';
@@ -34,6 +35,7 @@ export function evoCommand(): Command {
     .option('--m-max <x>', 'growth_decay: upper clip of masses', num('m-max'))
     .option('--record-every <n>', 'record all masses every n steps (trajectory.json)', int('record-every'))
     .option('--prune-at <list>', 'fractions of populations to remove, each in (0, 1)', numList('prune-at'))
+    .option('--populations <list>', 'population kinds: heads, neurons, filters (default: every kind the model has)', (v: string) => v.split(','))
     .option('--criteria <list>', `removal rules: ${CRITERIA.join(', ')}`, (v: string) => v.split(','))
     .option('--finetune-epochs <n>', 'fine-tune each pruned model this many epochs', int('finetune-epochs'))
     .option('--finetune-lr-scale <x>', 'fine-tuning lr as a fraction of --lr', num('finetune-lr-scale'))
@@ -50,7 +52,7 @@ export function evoCommand(): Command {
       const { threads: _t, ...recipe } = EVO_MLP_RECIPE;
       const c = validate(TrainConfig, { ...recipe, ...trainRaw }, 'training options');
       const e = validate(EvoConfig, evoRaw, 'EVO-POP options');
-      checkScalable(c);
+      checkScalable(c, e);
       const out = String(opts.out);
       const s = await runEvoPop(c, e, { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json });
       writeRunPage(out);
@@ -66,11 +68,11 @@ export function evoCommand(): Command {
 }
 
 /** Reject, before any data is loaded, a model that has no layer to scale (the error names 'model'). */
-function checkScalable(c: TrainConfig): void {
+function checkScalable(c: TrainConfig, e: EvoConfig): void {
   const inputShape = c.dataset.startsWith('cifar') ? [3, 32, 32] : [1, 28, 28];
   const m = createModel(c.model, { inputShape, numClasses: c.dataset === 'cifar100' ? 100 : 10, widths: c.widths });
   try {
-    toPopulationModel(m, c.model);
+    populationModelFor(m, c.model, e.populations);
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`invalid training options: ${err.message}`, err.issues, { cause: err });
     throw err;

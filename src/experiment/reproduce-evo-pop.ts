@@ -18,7 +18,8 @@ import { manualSeed, setNumThreads } from '../core/runtime.js';
 import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/optimizer.js';
-import { DYNAMICS_NAMES, EvoConfig, EvoPop, pruneStage, toPopulationModel, populationLayers, withValidation, type MassTrajectory, type PruneStageOptions, type StoredRow } from '../prune/evo-pop/index.js';
+import { DYNAMICS_NAMES, EvoConfig, EvoPop, pruneStage, withValidation, type MassTrajectory, type PruneStageOptions, type StoredRow } from '../prune/evo-pop/index.js';
+import { allPopulations, populationModelFor } from '../prune/evo-pop/heads.js';
 import { bestOnValidation, checks, checkTable, compactSvg, controlTable, extinctTable, massTable, meanAcc, selectionTable, trajectoryRows, type Arm, type RunLike } from '../prune/evo-pop/report.js';
 import { markdownTable, mean } from '../report/table.js';
 import { panelLinesSpec, renderSvg } from '../report/plot.js';
@@ -104,7 +105,7 @@ export async function runEvoPop(c: TrainConfig, e: EvoConfig, o: EvoRunOptions):
 }
 
 /** What shapes training (the removal stage's options may change over cached runs). */
-const evoIdentity = (e: EvoConfig) => ({ dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax });
+const evoIdentity = (e: EvoConfig) => ({ dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax, ...(e.populations ? { populations: e.populations } : {}) });
 
 async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<EvoRunSummary> {
   const summaryFile = join(o.out, 'evo.json');
@@ -120,7 +121,7 @@ async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<Ev
     kind: 'evo_pop',
     // What shapes training (the removal stage's options may change over cached runs).
     identity: evoIdentity(e),
-    model: (data) => toPopulationModel(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model),
+    model: (data) => populationModelFor(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model, e.populations),
     callbacks: (model) => {
       if (e.dynamics === 'none') return [];
       held.evo = new EvoPop(model, { ...e, dynamics: e.dynamics });
@@ -138,7 +139,7 @@ async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<Ev
     const summary: EvoRunSummary = {
       kind: 'evo_pop', model: c.model, dataset: c.dataset, seed: c.seed, dynamics: e.dynamics, fitness: e.fitness,
       denseAccuracy: result.testAccuracy as number, denseValAccuracy: (result.finalValAccuracy as number | null | undefined) ?? null, denseParams: result.params as number,
-      populations: Object.fromEntries(populationLayers(model).map(([n, l]) => [n, l.size])),
+      populations: Object.fromEntries(allPopulations(model).map(([n, l]) => [n, l.size])),
       extinct: extinctOf(model),
       trainSeconds: result.wallSeconds as number, secondsPerEpoch: result.secondsPerEpoch as number[],
       pruneSeconds: +((performance.now() - t0) / 1000).toFixed(2),
@@ -172,7 +173,7 @@ export async function fillValidation(s: EvoRunSummary, o: EvoRunOptions): Promis
   if (c.threads) setNumThreads(c.threads);
   manualSeed(c.seed);
   const data = await setupData(c, { dataDir: o.dataDir });
-  const model = toPopulationModel(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model);
+  const model = populationModelFor(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model, e.populations);
   try {
     if (c.device !== 'cpu') model.to(c.device);
     const { tensors } = loadSafetensors(join(o.out, 'model.safetensors'));
@@ -196,7 +197,7 @@ export async function fillValidation(s: EvoRunSummary, o: EvoRunOptions): Promis
 }
 
 function extinctOf(model: Module): Record<string, number> {
-  return Object.fromEntries(populationLayers(model).map(([n, l]) => [n, l.mass.dataSync().filter((v) => v === 0).length]));
+  return Object.fromEntries(allPopulations(model).map(([n, l]) => [n, l.mass.dataSync().filter((v) => v === 0).length]));
 }
 
 /** Fine-tune a pruned plain model with the run's SGD settings at a fraction of its learning rate. */
