@@ -263,6 +263,26 @@ test('bad files: empty, a folder, truncated, not ONNX, unknown opset, unsupporte
   } finally { rmSync(tmp, { recursive: true, force: true }); }
 });
 
+test('corrupted files (random bytes changed, cut short): each imports or is one OnnxImportError line, never another error', () => {
+  let seed = 12345, ok = 0, refused = 0;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
+  for (const name of ['cnn_bn', 'transformer', 'upconv']) {
+    const base = readFileSync(join(DIR, `${name}.onnx`));
+    for (let i = 0; i < 40; i++) {
+      const b = Uint8Array.from(base);
+      for (let j = 0, k = 1 + Math.floor(rnd() * 8); j < k; j++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const file = rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+      try { importOnnx(file).dispose(); ok++; } catch (e) {
+        assert.ok(e instanceof OnnxImportError, `${name} mutant ${i}: ${(e as Error).name}: ${(e as Error).message}`);
+        assert.ok(!(e as Error).message.includes('\n'));
+        refused++;
+      }
+    }
+  }
+  assert.equal(ok + refused, 120);
+  assert.ok(refused > 20, `${refused} refused`);
+});
+
 test('external data: loaded from the side file; refused outside the folder, through a link, or from bytes', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'onnx-ext-'));
   try {
