@@ -16,6 +16,7 @@ import type { DType } from '../core/dtype.js';
 import { TopiaryError } from '../core/errors.js';
 import { noGrad } from '../tensor/autograd.js';
 import { ones, tensor, zeros } from '../tensor/creation.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Graph, type Dim } from './ir.js';
 import { MAX_ELEMENTS, mapNode, SUPPORTED_OPS } from './onnx-ops.js';
@@ -260,7 +261,9 @@ export function importOnnx(pathOrBytes: string | Uint8Array, o: ImportOptions = 
     let gm: GraphModule | null = null;
     try {
       const xv = graph.addValue('input', 'input', ['N', ...shape], 'float32');
-      imp.setDyn(inputName, { v: xv, t: [ones([IMPORT_BATCHES[0], ...shape]), ones([IMPORT_BATCHES[1], ...shape])], sym: [{ a: 0, k: 1 }, ...shape.map((d) => ({ a: d, k: 0 }))] });
+      const xs: [Tensor, Tensor] = [ones([IMPORT_BATCHES[0], ...shape]), ones([IMPORT_BATCHES[1], ...shape])];
+      xs.forEach((t) => imp.own(t));
+      imp.setDyn(inputName, { v: xv, t: xs, sym: [{ a: 0, k: 1 }, ...shape.map((d) => ({ a: d, k: 0 }))] });
       for (const n of order) {
         if (imp.done.has(n)) continue;
         const domain = n.domain;
@@ -395,8 +398,8 @@ class ImportState {
     const e = this.env.get(name);
     if (e?.kind !== 'init') throw new OnnxImportError(`ONNX import: '${name}' is not an initializer`);
     const raw = protoTensor(e.proto, this.src, `initializer '${e.name}'`);
-    const t = f(raw).contiguous();
-    if (t !== raw) raw.dispose();
+    const t = tidy(() => f(raw).contiguous().clone()); // the views on the way are freed
+    raw.dispose();
     return this.stateDyn(rename && !this.env.has(rename) ? rename : e.name, t, 'param');
   }
 
@@ -426,7 +429,7 @@ class ImportState {
 /** Static data as a tensor (refused when an element depends on the batch). */
 export function staticTensor(s: Static, what: string, name: string): Tensor {
   if (s.ks?.some((k) => k !== 0)) throw new OnnxImportError(`ONNX import: ${what} '${name}' holds sizes that depend on the batch and is used as data; topiary cannot import that`);
-  const dt = s.dt === 'float64' || s.dt === 'float32' ? s.dt : s.dt;
+  const dt = s.dt;
   if (dt === 'float32') return tensor(Float32Array.from(s.vals), { shape: s.dims });
   return tensor(s.vals, { shape: s.dims, dtype: dt });
 }

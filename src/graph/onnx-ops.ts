@@ -388,10 +388,9 @@ function layerNorm(imp: Imp, n: NodeProto): void {
   const x = dyn(imp, input(n, 0));
   const axis = normAxis(imp, n, aInt(n, 'axis', -1), x.sym.length);
   const ns = pureOf(imp, n, x.sym.slice(axis), 'the normalized shape');
-  let w = dyn(imp, input(n, 1));
+  const w = dyn(imp, input(n, 1));
   if (w.t[0].shape.join() !== ns.join()) fail(imp, n, `scale of shape [${w.t[0].shape}] for normalized shape [${ns}]`);
   const b = hasInput(n, 2) ? dyn(imp, input(n, 2)) : null;
-  w = w ?? null;
   single(imp, n, emit(imp, n, 'layerNorm', [x, w, b], { normalizedShape: ns, eps: aFloat(n, 'epsilon', 1e-5) }));
 }
 
