@@ -17,6 +17,7 @@ import { Linear, ReLU, Sequential } from '../../src/nn/index.js';
 import { SGD } from '../../src/optim/index.js';
 import { decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, tensor, tidy, memory, type Tensor } from '../../src/tensor/index.js';
 import { train, type BatchLike, type Callback } from '../../src/train/index.js';
+import { loadWeights } from '../../src/prune/methods/stage.js';
 
 const root = mkdtempSync(join(tmpdir(), 'topiary-wrong-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -163,4 +164,12 @@ test('tensor() of a 100,000-deep nested array (or a cyclic one) throws ShapeErro
   const cyc: unknown[] = [];
   cyc.push(cyc);
   fails(() => tensor(cyc as number[]), ShapeError, /deeper than 64/);
+});
+
+test('prune --from (loadWeights) refuses a model of NaNs, naming the file and the tensor', () => {
+  const m = net();
+  const file = join(root, 'nan-model.safetensors');
+  tidy(() => saveSafetensors(file, Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, k === '2.bias' ? t.mul(Infinity) : t]))));
+  fails(() => loadWeights(m, file), DivergenceError, /nan-model\.safetensors: tensor '2\.bias' holds NaN or infinite values/);
+  m.dispose();
 });

@@ -6,13 +6,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, SerializationError } from '../../core/errors.js';
+import { ConfigError, DivergenceError, SerializationError } from '../../core/errors.js';
 import { manualSeed } from '../../core/runtime.js';
 import { createModel } from '../../models/registry.js';
 import { importOnnxFor, isOnnxFile } from '../../graph/onnx-import.js';
 import { modelStats } from '../../models/stats.js';
 import type { Module } from '../../nn/module.js';
-import { loadSafetensors, saveSafetensors } from '../../tensor/safetensors.js';
+import { firstNonFinite, loadSafetensors, saveSafetensors } from '../../tensor/safetensors.js';
 import { dispose } from '../../tensor/scope.js';
 import { writeJsonAtomic } from '../../train/checkpoint.js';
 import { evaluate, type BatchLike } from '../../train/evaluate.js';
@@ -60,8 +60,12 @@ export function resolveFrom(from: string): string {
 export function loadWeights(model: Module, file: string): void {
   const { tensors } = loadSafetensors(file);
   try {
+    // A diverged model would be pruned and reported as if it were one.
+    const bad = firstNonFinite(tensors);
+    if (bad !== undefined) throw new DivergenceError(`${file}: tensor '${bad}' holds NaN or infinite values (a diverged training?); refusing to load it`);
     model.loadStateDict(tensors);
   } catch (e) {
+    if (e instanceof DivergenceError) throw e;
     throw new SerializationError(`${file}: does not fit the model (${(e as Error).message})`, { cause: e });
   } finally {
     dispose(tensors);
