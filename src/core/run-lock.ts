@@ -2,8 +2,8 @@
  * An exclusive lock on a run folder, held for the whole run: `<folder>/run.lock`, created with
  * O_EXCL (atomic on local file systems) and holding the holder's PID, host, process start time and
  * command line. A second process is refused with a message naming the holder. A lock whose holder
- * is gone (same host, no such PID, or the PID now belongs to a process started at another time) is
- * stale and taken over; breaking it is itself guarded by an O_EXCL file, so two processes that
+ * is gone (same host, no such PID, or the PID now belongs to a process started at another time, or
+ * the worker thread that took it was terminated) is stale and taken over; breaking it is itself guarded by an O_EXCL file, so two processes that
  * both find it stale cannot both take it. A lock from another host is never judged stale.
  *
  * Why not proper-lockfile: it proves liveness by refreshing the lock's mtime from a timer, and a
@@ -14,7 +14,7 @@
  * pruning job) lock and release the same folder without conflict. Held locks are removed at exit;
  * one left by a killed process is stale by the rule above.
  */
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, TopiaryError } from './errors.js';
@@ -26,7 +26,8 @@ export class RunLockedError extends TopiaryError {
 
 export const LOCK_NAME = 'run.lock';
 
-interface Holder { pid: number; host: string; started: string; procStart?: string; command?: string }
+/** `tid`/`tidStart`: the OS thread (a worker thread's runs lock too, and a terminated thread leaves its lock behind). */
+interface Holder { pid: number; host: string; started: string; procStart?: string; tid?: number; tidStart?: string; command?: string }
 
 /** The kernel's start time of a process (clock ticks since boot), where /proc has it. */
 function procStart(pid: number): string | undefined {
@@ -38,6 +39,17 @@ function procStart(pid: number): string | undefined {
   }
 }
 
+/** This OS thread's id and start time, where /proc has them (a worker thread has its own). */
+function threadSelf(): { tid?: number; tidStart?: string } {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    const s = readFileSync('/proc/thread-self/stat', 'utf8');
+    return { tid, tidStart: s.slice(s.lastIndexOf(')') + 2).split(' ')[19] };
+  } catch {
+    return {};
+  }
+}
+
 function alive(h: Holder): boolean {
   try {
     process.kill(h.pid, 0);
@@ -46,7 +58,17 @@ function alive(h: Holder): boolean {
   }
   // The PID exists: the same process only if it started when the lock says.
   const now = procStart(h.pid);
-  return !(h.procStart && now && now !== h.procStart);
+  if (h.procStart && now && now !== h.procStart) return false;
+  // A worker thread's lock: gone with the thread (terminated mid-run: no exit handler ran).
+  if (h.tid !== undefined && h.tid !== h.pid && existsSync(`/proc/${h.pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${h.pid}/task/${h.tid}/stat`, 'utf8');
+      if (h.tidStart && s.slice(s.lastIndexOf(')') + 2).split(' ')[19] !== h.tidStart) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 function readHolder(file: string): Holder | null {
@@ -154,7 +176,7 @@ export function lockRunFolder(dir: string, command = process.argv.slice(2).join(
     return once(() => release(key));
   }
   const file = join(dir, LOCK_NAME);
-  const me: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), procStart: procStart(process.pid), command: command.slice(0, 300) };
+  const me: Holder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), procStart: procStart(process.pid), ...threadSelf(), command: command.slice(0, 300) };
   const content = JSON.stringify(me) + '\n';
   const fail = (e: unknown): never => {
     removeCreated(resolve(dir), createdDir);
@@ -186,7 +208,7 @@ export function lockRunFolder(dir: string, command = process.argv.slice(2).join(
 /** Removes a stale lock, under a second O_EXCL lock so that only one process breaks it. */
 function breakStale(file: string, stale: Holder): void {
   const guard = `${file}.break`;
-  const tag = JSON.stringify({ pid: process.pid, host: hostname(), procStart: procStart(process.pid) });
+  const tag = JSON.stringify({ pid: process.pid, host: hostname(), procStart: procStart(process.pid), ...threadSelf() });
   if (!writeExclusive(guard, tag)) {
     // Another process is breaking it, or died doing so: a dead breaker's guard is removed.
     const g = readHolder(guard);
@@ -195,7 +217,7 @@ function breakStale(file: string, stale: Holder): void {
   }
   try {
     const now = readHolder(file);
-    if (now && now.pid === stale.pid && now.host === stale.host && now.procStart === stale.procStart) rmSync(file, { force: true });
+    if (now && now.pid === stale.pid && now.host === stale.host && now.procStart === stale.procStart && now.tid === stale.tid && now.started === stale.started) rmSync(file, { force: true });
   } finally {
     rmSync(guard, { force: true });
   }

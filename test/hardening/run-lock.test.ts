@@ -102,3 +102,20 @@ test('in-process: re-entrant, released once per take; a lock of another host is 
   lockRunFolder(fresh)();
   assert.ok(!existsSync(join(root, 'made')), 'the folders it created are gone');
 });
+
+test('a worker thread terminated mid-run (a queue job past --job-timeout) leaves a lock that is stale, not a live holder', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const dir = join(root, 'thread');
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('../../src/core/run-lock.ts', import.meta.url).href;
+  const w = new Worker(`const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })
+      .then((l) => { l.lockRunFolder(${JSON.stringify(dir)}, 'thread'); parentPort.postMessage('held'); setInterval(() => {}, 1000); });`, { eval: true });
+  await new Promise<void>((ok) => w.on('message', () => ok()));
+  assert.throws(() => lockRunFolder(dir), /in use by process \d+ .*thread\)/, 'while the thread lives, its lock holds');
+  await w.terminate();
+  assert.ok(existsSync(join(dir, LOCK_NAME)), 'terminate() runs no exit handler: the lock file stays');
+  const release = lockRunFolder(dir);
+  assert.equal(JSON.parse(readFileSync(join(dir, LOCK_NAME), 'utf8')).pid, process.pid);
+  release();
+});
