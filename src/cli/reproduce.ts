@@ -1,5 +1,6 @@
 /** `topiary reproduce <name>`. */
 import { Command, Option } from 'commander';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import '../experiment/reproductions.js';
@@ -28,6 +29,8 @@ export function reproduceCommand(): Command {
         if (!(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError(`--seeds: must be a positive integer, got ${seeds}`);
         const workers = opts.workers as number | undefined;
         if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new ConfigError(`--workers: must be a positive integer, got ${workers}`);
+        // One per core at most: more only costs memory (300 took 5.3 GB before a line was printed).
+        if (workers !== undefined && workers > availableParallelism()) throw new ConfigError(`--workers: ${workers} is more than the ${availableParallelism()} cores of this machine; use at most ${availableParallelism()}`);
         const r = getReproduction(name);
         if (workers !== undefined && name !== 'hier-moea') throw new ConfigError(`--workers: only hier-moea evaluates in worker threads, not ${name}`);
         const o = {

@@ -202,7 +202,7 @@ const searchCase = mutations(searchMuts, 3).map((m): Case => ({ cmd: 'search', a
 // Always at least one invalid argument: a valid reproduce would start a real reproduction.
 const reproduceCase = fc.record({
   name: fc.constantFrom('nope', 'pmp', 'hier-moea', 'evo-pop', ''),
-  bad: fc.constantFrom(['--seeds', '0'], ['--seeds', 'x'], ['--seeds', '1.5'], ['--seeds', '0x3'], ['--budget', 'huge'], ['--budget', ''], ['--workers', '0'], ['--workers', 'x'], ['--no-such-flag']),
+  bad: fc.constantFrom(['--seeds', '0'], ['--seeds', 'x'], ['--seeds', '1.5'], ['--seeds', '0x3'], ['--budget', 'huge'], ['--budget', ''], ['--workers', '0'], ['--workers', 'x'], ['--workers', '300'], ['--no-such-flag']),
   m: fc.array(fc.constantFrom(['--budget', 'smoke'], ['--seeds', '1'], ['--json']), { maxLength: 1 }).map((x) => x.flat()),
 }).map(({ name, bad, m }): Case => ({ cmd: 'reproduce', args: ['reproduce', name, '--out', '@OUT@', '--doc', '@DIR@/doc.md', ...m, ...bad] }));
 const exportCase = fc.record({ from: fc.oneof(fc.constant('good'), hostileFile), m: fc.array(fc.constantFrom(['--opset', '12'], ['--opset', 'x'], ['--pick', 'nope'], ['--pick', 'shrunk'], ['--format', 'tflite'], ['--input-shape', '0,1'], ['--json']), { maxLength: 2 }).map((x) => x.flat()), out: fc.oneof(fc.constant('ok'), hostileOutFile) })
