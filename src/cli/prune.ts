@@ -43,9 +43,12 @@ export function pruneConfigFrom(opts: Record<string, unknown>, given: (key: stri
     trainRaw.model = ONNX_MODEL;
     pruneRaw.from = resolve(pruneRaw.from);
   }
-  const train = validate(TrainConfig, withDefaults(trainRaw, pruneRaw), 'training options');
+  // The defaults line is printed once the options are valid: a bad option stays one line.
+  const notes: string[] = [];
+  const train = validate(TrainConfig, withDefaults(trainRaw, pruneRaw, (l) => notes.push(l)), 'training options');
   const prune = validatePruneOptions(pruneRaw, train);
   preflight(train, prune);
+  for (const l of notes) process.stderr.write(l + '\n');
   return { train, prune };
 }
 

@@ -51,7 +51,9 @@ export function trainCommand(): Command {
     .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', int('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
-        const c = validate(TrainConfig, withDefaults(mergeConfig(opts)), 'training options');
+        const notes: string[] = []; // printed once the options are valid: a bad option stays one line
+        const c = validate(TrainConfig, withDefaults(mergeConfig(opts), undefined, (l) => notes.push(l)), 'training options');
+        for (const l of notes) process.stderr.write(l + '\n');
         const run = await runTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined });
         writeRunPage(String(opts.out));
         const r = run.result;
