@@ -6,7 +6,7 @@ import { ConfigError } from '../core/errors.js';
 import '../experiment/reproductions.js';
 import { getReproduction, reproductionNames } from '../experiment/reproduce.js';
 import { writeResultsPage } from '../experiment/run-report.js';
-import { FsStore, RemoteEvaluator, checkReachable, distributedOf, parseQueueUrl, sweepReproduction } from '../queue/index.js';
+import { loadQueue } from '../queue/load.js';
 import { num, runCommand } from './common.js';
 
 export function reproduceCommand(): Command {
@@ -48,6 +48,7 @@ export function reproduceCommand(): Command {
           return;
         }
         // The runs and the document are the local ones: --queue, --store and --wait are not in the recorded command.
+        const { FsStore, RemoteEvaluator, checkReachable, distributedOf, parseQueueUrl, sweepReproduction } = await loadQueue();
         const queue = parseQueueUrl(String(opts.queue));
         if (workers !== undefined) throw new ConfigError('--workers: not with --queue (the workers are `topiary worker` processes)');
         if (name === 'hier-moea') {

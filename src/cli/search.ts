@@ -6,7 +6,7 @@ import { writeRunPage } from '../experiment/run-report.js';
 import { SearchConfig } from '../prune/hier-moea/config.js';
 import { ConfigError } from '../core/errors.js';
 import { isOnnxFile } from '../graph/onnx-import.js';
-import { FsStore, parseQueueUrl, RemoteEvaluator } from '../queue/index.js';
+import { loadQueue } from '../queue/load.js';
 import { int, mergeConfig, num, numList, runCommand } from './common.js';
 
 const CLI_ONLY = ['stopAfterGenerations', 'queue', 'store'];
@@ -56,13 +56,14 @@ export function searchCommand(): Command {
         if (isOnnxFile(raw.from)) throw new ConfigError(`from: ${raw.from} is an ONNX file; search's evaluation workers rebuild zoo models by name, so search from ONNX is not supported yet (prune it with topiary prune --from ${raw.from})`, [{ path: 'from', message: 'ONNX not supported by search' }]);
         const cfg = validate(SearchConfig, raw, 'search options');
         if (opts.store !== undefined && opts.queue === undefined) throw new ConfigError('--store: only with --queue');
-        const queue = opts.queue !== undefined ? parseQueueUrl(String(opts.queue)) : undefined;
+        const q = opts.queue !== undefined ? await loadQueue() : undefined;
+        const queue = q ? q.parseQueueUrl(String(opts.queue)) : undefined;
         if (queue && cfg.workers > 1) throw new ConfigError('--workers: not with --queue (the workers are `topiary worker` processes)', [{ path: 'workers', message: 'not with --queue' }]);
-        const store = opts.store !== undefined ? new FsStore(String(opts.store)) : undefined;
+        const store = q && opts.store !== undefined ? new q.FsStore(String(opts.store)) : undefined;
         const log = (l: string) => process.stderr.write(l + '\n');
         const r = await runHierMoea(cfg, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, log,
           stopAfterGenerations: opts.stopAfterGenerations as number | undefined,
-          remote: queue ? (setup) => RemoteEvaluator.start(setup, { queue, store, log }) : undefined });
+          remote: q && queue ? (setup) => q.RemoteEvaluator.start(setup, { queue, store, log }) : undefined });
         writeRunPage(String(opts.out));
         if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
         if (!r.completed) { process.stdout.write(`stopped after ${r.evaluations} evaluations; resume with the same --out ${opts.out}\n`); return; }

@@ -3,7 +3,8 @@ import { Command } from 'commander';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { FsStore, formatStatus, parseQueueUrl, queueStatus, startQueueWorker, type JobKind } from '../queue/index.js';
+import type { JobKind } from '../queue/index.js';
+import { loadQueue } from '../queue/load.js';
 import { num, runCommand } from './common.js';
 
 function positive(flag: string, v: number | undefined, integer = true): void {
@@ -24,6 +25,7 @@ export function workerCommand(): Command {
     .option('--verbose', 'show stacks on errors')
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
+        const { FsStore, parseQueueUrl, startQueueWorker } = await loadQueue();
         const queue = parseQueueUrl(String(opts.queue));
         const kinds = String(opts.kinds).split(',').map((k) => k.trim()).filter(Boolean);
         const bad = kinds.filter((k) => k !== 'runs' && k !== 'eval');
@@ -59,6 +61,7 @@ export function queueCommand(): Command {
     .option('--verbose', 'show stacks on errors')
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
+        const { formatStatus, parseQueueUrl, queueStatus } = await loadQueue();
         const a = parseQueueUrl(String(opts.queue));
         const s = await queueStatus(a);
         process.stdout.write(opts.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s, a.display));

@@ -7,7 +7,9 @@
  * satisfies the ranges in the packed package.json. Then: `npx topiary --help` runs the compiled
  * CLI; `import { tensor, createModel } from 'topiary'` computes with the prebuilt addon; a
  * TypeScript file compiles with `tsc --strict` against the package's declarations; and the install
- * prints no install-script warning about topiary (it has no install script at all).
+ * prints no install-script warning at all (topiary has no install script, and bullmq, whose
+ * msgpackr-extract has one, is an optional peer dependency left out); without bullmq, `topiary worker`
+ * says in one line what to install.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,11 +29,6 @@ function run(cmd: string, args: string[], o: SpawnSyncOptions = {}): { status: n
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 240_000, ...o, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', ...(o.env ?? {}) } });
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
-
-// Dependencies of topiary's dependencies that npm 11 names in its install-scripts warning. Not
-// topiary's own: bullmq -> msgpackr -> msgpackr-extract (optional; its install script only looks for
-// its own prebuilt binary). A new entry here is a new install script in the dependency tree.
-const KNOWN_DEPENDENCY_INSTALL_SCRIPTS = ['msgpackr-extract'];
 
 test('npm pack and an offline install from the tarball give a working CLI, import and types', { timeout: 280_000 }, () => {
   const packDir = join(root, 'pack');
@@ -53,7 +50,8 @@ test('npm pack and an offline install from the tarball give a working CLI, impor
   const allowed = /^(dist\/.*\.(js|d\.ts)|bin\/topiary\.js|prebuilds\/linux-x64\/topiary\.glibc\.node|native\/.*|binding\.gyp|scripts\/(build-native|torch-paths)\.mjs|recipes\/[\w.-]+\.yaml|package\.json|README\.md|LICENSE)$/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], 'files in the tarball outside the files list');
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/')), 'sources, tests or a local build in the tarball');
-  const packed = JSON.parse(run('tar', ['-xOzf', tgz, 'package/package.json']).out) as { scripts: Record<string, string>; dependencies: Record<string, string>; gypfile?: boolean };
+  const packed = JSON.parse(run('tar', ['-xOzf', tgz, 'package/package.json']).out) as { scripts: Record<string, string>; dependencies: Record<string, string>; gypfile?: boolean;
+    peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
   for (const s of ['preinstall', 'install', 'postinstall']) assert.equal(packed.scripts[s], undefined, `the package has a ${s} script`);
   assert.equal(packed.gypfile, false, 'gypfile must be false, else npm runs node-gyp rebuild on install');
   assert.equal(packed.dependencies.tsx, undefined, 'tsx is a runtime dependency');
@@ -83,10 +81,15 @@ test('npm pack and an offline install from the tarball give a working CLI, impor
   writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages }));
   const inst = run('npm', ['install', '--offline', `./${join('..', 'pack', tgzName)}`], { cwd: app });
   assert.equal(inst.status, 0, `npm install --offline failed:\n${inst.out.slice(-3000)}`);
+  // No install script anywhere in the tree: bullmq (whose msgpackr-extract has one) and ioredis are
+  // optional peer dependencies, for the queue only, so a plain install leaves them out.
   const scriptWarnings = inst.out.split('\n').filter((l) => /install.?script|allowScripts/i.test(l));
-  assert.ok(!scriptWarnings.some((l) => /\btopiary@/.test(l)), `npm warned about topiary's install scripts:\n${scriptWarnings.join('\n')}`);
-  const named = scriptWarnings.map((l) => /^npm warn install-scripts\s+(@?[\w./-]+)@\d/.exec(l)?.[1]).filter((n): n is string => !!n);
-  assert.deepEqual(named.filter((n) => !KNOWN_DEPENDENCY_INSTALL_SCRIPTS.includes(n)), [], `new install scripts in the dependency tree:\n${scriptWarnings.join('\n')}`);
+  assert.deepEqual(scriptWarnings, [], `npm warned about install scripts:\n${scriptWarnings.join('\n')}`);
+  for (const d of ['bullmq', 'ioredis']) {
+    assert.equal(packed.dependencies[d], undefined, `${d} is a runtime dependency`);
+    assert.ok(packed.peerDependencies?.[d] && packed.peerDependenciesMeta?.[d]?.optional === true, `${d} is not an optional peer dependency`);
+    assert.equal(existsSync(join(app, 'node_modules', d)), false, `${d} was installed`);
+  }
   const installed = join(app, 'node_modules', 'topiary');
   assert.ok(!existsSync(join(installed, 'build')), 'npm built the addon on install');
   assert.ok(!existsSync(join(installed, 'src')), 'sources were installed');
@@ -97,6 +100,12 @@ test('npm pack and an offline install from the tarball give a working CLI, impor
   assert.equal(help.status, 0, help.out);
   assert.match(help.out, /Usage: topiary/);
   for (const c of ['train', 'prune', 'reproduce', 'search', 'evo']) assert.match(help.out, new RegExp(`\\n\\s+${c}\\b`), `--help lists no ${c}`);
+
+  // Without bullmq the queue features say what to install, in one line, and fail.
+  const worker = run('npx', ['--offline', '--no-install', 'topiary', 'worker', '--queue', 'redis://127.0.0.1:1'], { cwd: app });
+  assert.notEqual(worker.status, 0, worker.out);
+  assert.equal(worker.out.split('\n')[0], 'topiary: the queue needs bullmq and ioredis: npm install bullmq ioredis', worker.out);
+  assert.doesNotMatch(worker.out, /internal error|ERR_MODULE_NOT_FOUND|Cannot find/, worker.out);
 
   // TypeScript against the package's declarations, strict; then the compiled file runs on the prebuilt addon.
   writeFileSync(join(app, 'use.ts'), [
