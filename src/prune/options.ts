@@ -20,6 +20,8 @@ export const CommonPruneShape = {
   sparsity: z.number().min(0, 'must be at least 0').lt(1, 'must be below 1 (a fraction of the weights, in [0, 1))'),
   scope: z.enum(['global', 'layer']).optional(),
   granularity: z.enum(['unstructured', 'structured']).default('unstructured'),
+  /** Structured magnitude: a channel group's importance is its mean |w| (l1, the default) or root mean square (l2). */
+  groupNorm: z.enum(['l1', 'l2']).optional(),
   prunable: z.string().optional(),
   from: z.string().optional(),
 };
