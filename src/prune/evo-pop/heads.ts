@@ -19,8 +19,6 @@
  * W_o diag(m) o = (W_o diag(m)) o. The result is a plain VisionTransformer whose blocks may have
  * different head counts and MLP widths, described by a 'topiary-vit/1' architecture JSON.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ArgumentError, ConfigError, SerializationError } from '../../core/errors.js';
 import { VisionTransformer, type VitConfig } from '../../models/vit.js';
 import { Linear } from '../../nn/layers.js';
@@ -28,10 +26,10 @@ import { Module } from '../../nn/module.js';
 import { MultiheadAttention } from '../../nn/transformer.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { ones, tensor } from '../../tensor/creation.js';
-import { loadSafetensors, saveSafetensors } from '../../tensor/safetensors.js';
 import { tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { POPULATION_KINDS, type PopulationKind } from './config.js';
+import { loadWithArchitecture, savePruned } from './physical.js';
 import { PopulationLayer, toPopulationModel, type Probe } from './population-layer.js';
 
 /** Populations over tokens: heads of an attention layer, or neurons of a block's MLP. */
@@ -239,25 +237,10 @@ export function buildTransformerFromArchitecture(a: VitArchitecture): VisionTran
 
 /** model.safetensors + architecture.json in `dir`. */
 export function saveTransformer(dir: string, model: Module, architecture: VitArchitecture, metadata: Record<string, string> = {}): void {
-  mkdirSync(dir, { recursive: true });
-  saveSafetensors(join(dir, 'model.safetensors'), model.stateDict(), { ...metadata, architecture: JSON.stringify(architecture) });
-  writeFileSync(join(dir, 'architecture.json'), JSON.stringify(architecture, null, 2) + '\n');
+  savePruned(dir, model, architecture, metadata);
 }
 
 /** Rebuild a saved pruned transformer from its folder. */
 export function loadPrunedTransformer(dir: string): { model: VisionTransformer; architecture: VitArchitecture } {
-  let architecture: VitArchitecture;
-  try {
-    architecture = JSON.parse(readFileSync(join(dir, 'architecture.json'), 'utf8')) as VitArchitecture;
-  } catch (e) {
-    throw new SerializationError(`${join(dir, 'architecture.json')}: unreadable (${(e as Error).message})`, { cause: e });
-  }
-  const model = buildTransformerFromArchitecture(architecture);
-  const { tensors } = loadSafetensors(join(dir, 'model.safetensors'));
-  try {
-    model.loadStateDict(tensors);
-  } finally {
-    for (const t of Object.values(tensors)) t.dispose();
-  }
-  return { model, architecture };
+  return loadWithArchitecture(dir, buildTransformerFromArchitecture);
 }

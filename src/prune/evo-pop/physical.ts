@@ -169,21 +169,21 @@ export function physicalPrune(model: Module, keepIdx: Map<string, number[]>): { 
 }
 
 /** model.safetensors + architecture.json in `dir`. */
-export function savePruned(dir: string, model: Module, architecture: Architecture, metadata: Record<string, string> = {}): void {
+export function savePruned(dir: string, model: Module, architecture: object, metadata: Record<string, string> = {}): void {
   mkdirSync(dir, { recursive: true });
   saveSafetensors(join(dir, 'model.safetensors'), model.stateDict(), { ...metadata, architecture: JSON.stringify(architecture) });
   writeFileSync(join(dir, 'architecture.json'), JSON.stringify(architecture, null, 2) + '\n');
 }
 
-/** Rebuild a saved pruned model from its folder. */
-export function loadPruned(dir: string): { model: Sequential; architecture: Architecture } {
-  let architecture: Architecture;
+/** Rebuild a model saved by savePruned: `build` makes it from its architecture, then the weights load. */
+export function loadWithArchitecture<A, M extends Module>(dir: string, build: (architecture: A) => M): { model: M; architecture: A } {
+  let architecture: A;
   try {
-    architecture = JSON.parse(readFileSync(join(dir, 'architecture.json'), 'utf8')) as Architecture;
+    architecture = JSON.parse(readFileSync(join(dir, 'architecture.json'), 'utf8')) as A;
   } catch (e) {
     throw new SerializationError(`${join(dir, 'architecture.json')}: unreadable (${(e as Error).message})`, { cause: e });
   }
-  const model = buildFromArchitecture(architecture);
+  const model = build(architecture);
   const { tensors } = loadSafetensors(join(dir, 'model.safetensors'));
   try {
     model.loadStateDict(tensors);
@@ -191,4 +191,9 @@ export function loadPruned(dir: string): { model: Sequential; architecture: Arch
     for (const t of Object.values(tensors)) t.dispose();
   }
   return { model, architecture };
+}
+
+/** Rebuild a saved pruned model from its folder. */
+export function loadPruned(dir: string): { model: Sequential; architecture: Architecture } {
+  return loadWithArchitecture(dir, buildFromArchitecture);
 }
