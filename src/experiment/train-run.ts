@@ -128,7 +128,8 @@ function trainClaimed(c: TrainConfig, o: RunOptions, extra: Parameters<typeof ru
   bar.stop();
   // The optimizer's state (momentum, Adam moments) is in the checkpoint; nothing returned needs it.
   opt.dispose();
-  const wall = (performance.now() - t0) / 1000;
+  // A resumed run: the earlier pieces' time (from the checkpoint) plus this one's.
+  const wall = res.priorSeconds + (performance.now() - t0) / 1000;
   const result: Record<string, unknown> = {
     kind: extra.kind ?? 'train', model: c.model, dataset: c.dataset, config: c, seed: c.seed,
     completed: res.completed, resumedFrom: res.resumedFrom,

@@ -50,6 +50,8 @@ export interface Callback {
   /** State to checkpoint (masks, schedules); restored before training resumes. */
   stateDict?(): { tensors: Record<string, Tensor>; json: unknown };
   loadStateDict?(s: { tensors: Record<string, Tensor>; json: unknown }): void;
+  /** What else a diverged run may need lowered besides the learning rate (EVO-POP: its --eta); joined into the divergence error. */
+  divergenceHint?: string;
 }
 
 export interface ProgressEvent { epoch: number; epochs: number; batch: number; batches?: number; loss: number; accuracy: number; samplesPerSec: number }
@@ -81,6 +83,11 @@ export interface TrainResult {
   finalVal: EvalResult | null;
   resumedFrom: number | null;
   completed: boolean;
+  /**
+   * Seconds the earlier pieces of a resumed run took (state.json's `elapsedSeconds` of the checkpoint
+   * resumed); 0 for a fresh run, or a checkpoint written before the field existed.
+   */
+  priorSeconds: number;
 }
 
 export function train(o: TrainOptions): TrainResult {
@@ -88,7 +95,8 @@ export function train(o: TrainOptions): TrainResult {
   const cbs = o.callbacks ?? [];
   const model = o.model, opt = o.optimizer;
   let history: EpochRecord[] = [];
-  let start = 0, resumedFrom: number | null = null, step = 0;
+  let start = 0, resumedFrom: number | null = null, step = 0, priorSeconds = 0;
+  const began = performance.now();
 
   if (o.checkpointDir) {
     cleanCheckpointDebris(o.checkpointDir);
@@ -118,12 +126,14 @@ export function train(o: TrainOptions): TrainResult {
         start = st.epoch + 1;
         step = st.step;
         resumedFrom = st.epoch;
+        priorSeconds = st.elapsedSeconds ?? 0;
       } finally {
         for (const ts of Object.values(ck.tensors)) dispose(ts);
       }
     }
   }
 
+  const hints = cbs.flatMap((c) => (c.divergenceHint ? [c.divergenceHint] : []));
   let ran = 0;
   for (let epoch = start; epoch < o.epochs; epoch++) {
     if (o.stopAfterEpochs !== undefined && ran >= o.stopAfterEpochs) break;
@@ -149,7 +159,7 @@ export function train(o: TrainOptions): TrainResult {
         const l = loss.item();
         if (!Number.isFinite(l)) {
           throw new DivergenceError(`training diverged: the loss is ${l} at epoch ${epoch + 1} of ${o.epochs}, batch ${batch + 1} (step ${step}), ` +
-            `learning rate ${opt.lr}; nothing was saved for this epoch. Try a lower learning rate`);
+            `learning rate ${opt.lr}; nothing was saved for this epoch. Try a lower learning rate (--lr)${hints.map((h) => ` or ${h}`).join('')}`);
         }
         lossSum += l * n;
         correct += logits.argmax(1).eq(b.y).sum().item();
@@ -180,7 +190,8 @@ export function train(o: TrainOptions): TrainResult {
       }
       saveCheckpoint(o.checkpointDir, epoch, {
         tensors,
-        json: { epoch, step, history, optimizer: sd.meta, rng: Buffer.from(getRngState()).toString('base64'), callbacks: cbJson },
+        // The run's time so far, all pieces: a resumed run's result adds it to its own.
+        json: { epoch, step, history, elapsedSeconds: priorSeconds + (performance.now() - began) / 1000, optimizer: sd.meta, rng: Buffer.from(getRngState()).toString('base64'), callbacks: cbJson },
       });
     }
     ran++;
@@ -189,10 +200,10 @@ export function train(o: TrainOptions): TrainResult {
   let bestEpoch = -1, bestVal: EvalResult | null = null;
   for (const h of withVal) if (!bestVal || h.val!.accuracy > bestVal.accuracy) { bestVal = h.val!; bestEpoch = h.epoch; }
   const last = history[history.length - 1];
-  return { history, bestVal, bestEpoch, finalVal: last?.val ?? null, resumedFrom, completed: last?.epoch === o.epochs - 1 };
+  return { history, bestVal, bestEpoch, finalVal: last?.val ?? null, resumedFrom, completed: last?.epoch === o.epochs - 1, priorSeconds };
 }
 
-interface SavedState { epoch: number; step: number; history: EpochRecord[]; optimizer: { lr: number; stepCount: number }; rng: string; callbacks: Record<string, unknown> }
+interface SavedState { epoch: number; step: number; history: EpochRecord[]; elapsedSeconds?: number; optimizer: { lr: number; stepCount: number }; rng: string; callbacks: Record<string, unknown> }
 
 /** state.json of a checkpoint, every field checked; a missing or mistyped one is named with the file. */
 function checkState(json: Record<string, unknown>, file: string, epoch: number): SavedState {
@@ -207,6 +218,8 @@ function checkState(json: Record<string, unknown>, file: string, epoch: number):
   if (!Array.isArray(json.history) || !json.history.every(obj)) bad('history', 'is not a list of epoch records');
   const h = json.history as EpochRecord[];
   if (h.length > 0 && h[h.length - 1].epoch !== epoch) bad('history', `ends at epoch ${JSON.stringify(h[h.length - 1].epoch)}, not ${epoch}`);
+  const el = json.elapsedSeconds;
+  if (el !== undefined && !(typeof el === 'number' && Number.isFinite(el) && el >= 0)) bad('elapsedSeconds', `is ${JSON.stringify(el)}, not a non-negative number of seconds`);
   const op = json.optimizer as { lr?: unknown; stepCount?: unknown } | undefined;
   if (!obj(op) || !(typeof op!.lr === 'number' && Number.isFinite(op!.lr)) || !nat(op!.stepCount)) bad('optimizer', 'is not {lr: number, stepCount: integer}');
   if (typeof json.rng !== 'string' || json.rng.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(json.rng)) bad('rng', json.rng === undefined ? 'is missing' : 'is not a base64 generator state');

@@ -18,6 +18,8 @@ import { SGD } from '../../src/optim/index.js';
 import { decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, tensor, tidy, memory, type Tensor } from '../../src/tensor/index.js';
 import { train, type BatchLike, type Callback } from '../../src/train/index.js';
 import { loadWeights } from '../../src/prune/methods/stage.js';
+import { EvoConfig, EvoPop, toPopulationModel } from '../../src/prune/evo-pop/index.js';
+import { validate } from '../../src/experiment/config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'topiary-wrong-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -73,6 +75,35 @@ test('divergence: lr 1e6 stops at the first non-finite loss, naming epoch, batch
   assert.equal(latest, epoch - 2, 'the newest checkpoint is the epoch before the diverged one (0-based), none of the diverged epoch');
 });
 
+test('EVO-POP: --eta 1e308 diverges; the error names both the learning rate and --eta', () => {
+  manualSeed(0);
+  const model = toPopulationModel(net());
+  const e = validate(EvoConfig, { dynamics: 'replicator', eta: 1e308, every: 1 });
+  const evo = new EvoPop(model, { ...e, dynamics: e.dynamics as string });
+  const opt = new SGD(model.namedParameters(), { lr: 0.1, momentum: 0.9 });
+  try {
+    fails(() => train({ model, optimizer: opt, epochs: 3, trainBatches: batches(), callbacks: [evo.callback()] }), DivergenceError,
+      /training diverged: the loss is (NaN|Infinity) at epoch [1-3] of 3/, /Try a lower learning rate \(--lr\) or a lower --eta \(the selection dynamics' step, now 1e\+308\)/);
+  } finally {
+    evo.dispose(); opt.dispose(); model.dispose();
+  }
+  // Plain training keeps the plain advice (no --eta where there is none).
+  fails(() => run(join(root, 'diverge-plain'), { lr: 1e6 }), DivergenceError, /Try a lower learning rate \(--lr\)$/);
+});
+
+test('state.json: the run\'s time so far is kept (elapsedSeconds); a checkpoint written before the field still resumes, from 0', () => {
+  const s = JSON.parse(readFileSync(join(base, 'epoch_0', 'state.json'), 'utf8')) as { elapsedSeconds: number; history: { seconds: number }[] };
+  assert.ok(s.elapsedSeconds >= s.history[0].seconds, `elapsed ${s.elapsedSeconds} covers epoch 0's ${s.history[0].seconds} s`);
+  const resumed = run(variant('resume-elapsed', () => {}));
+  assert.equal(resumed.priorSeconds, s.elapsedSeconds);
+  const old = run(variant('old-state', (d) => editState(d, (st) => { delete st.elapsedSeconds; })));
+  assert.equal(old.resumedFrom, 0);
+  assert.equal(old.completed, true);
+  assert.equal(old.priorSeconds, 0);
+  const after = JSON.parse(readFileSync(join(root, 'old-state', 'epoch_2', 'state.json'), 'utf8')) as { elapsedSeconds: number; history: { seconds: number }[] };
+  assert.ok(after.elapsedSeconds >= after.history[1].seconds + after.history[2].seconds, 'the resumed piece counts its own epochs');
+});
+
 test('a checkpoint with NaN weights (or NaN momentum) is refused, naming the file and the tensor', () => {
   for (const f of ['model', 'optimizer']) {
     const dir = variant(`nan-${f}`, (d) => {
@@ -108,6 +139,7 @@ test('state.json: a missing rng, a history that is not a list, a wrong epoch or 
     ['step', (s) => { s.step = -1; }, /state\.json: step is -1, not a non-negative integer/],
     ['optimizer', (s) => { s.optimizer = { lr: 'fast' }; }, /state\.json: optimizer is not \{lr: number, stepCount: integer\}/],
     ['callbacks', (s) => { delete s.callbacks; }, /state\.json: callbacks is missing/],
+    ['elapsed', (s) => { s.elapsedSeconds = -3; }, /state\.json: elapsedSeconds is -3, not a non-negative number of seconds/],
   ];
   for (const [name, edit, re] of cases) fails(() => run(variant(`state-${name}`, (d) => editState(d, edit))), SerializationError, re);
   fails(() => run(variant('state-array', (d) => writeFileSync(join(d, 'state.json'), '[1]'))), SerializationError, /state\.json: not a JSON object/);

@@ -73,10 +73,16 @@ test('a run stopped after epoch 1 and resumed equals an uninterrupted run, bit f
     assert.ok(!existsSync(join(root, 'split', 'model.safetensors')), 'an unfinished run writes no final weights');
     const latest = JSON.parse(readFileSync(join(root, 'split', 'checkpoints', 'latest.json'), 'utf8'));
     assert.deepEqual(latest, { epoch: 0, path: 'epoch_0' });
+    // The first piece's time, as its checkpoint records it.
+    const first = JSON.parse(readFileSync(join(root, 'split', 'checkpoints', 'epoch_0', 'state.json'), 'utf8')).elapsedSeconds as number;
+    assert.ok(first >= part.history[0].seconds, `the first piece (${first} s) covers its epoch (${part.history[0].seconds} s)`);
 
     const resumed = await run(join(root, 'split'));
     assert.equal(resumed.result.completed, true);
     assert.equal(resumed.result.resumedFrom, 0);
+    // wallSeconds is the whole run's: the first piece's plus the second's own epochs (rounded to 0.01 s).
+    const own = resumed.history.slice(1).reduce((s, h) => s + h.seconds, 0);
+    assert.ok((resumed.result.wallSeconds as number) + 0.005 >= first + own, `wallSeconds ${resumed.result.wallSeconds} >= ${first} + ${own}`);
     assert.deepEqual(resumed.log, ['restored 29', 'start 1', 'end 1', 'start 2', 'end 2']);
     assert.equal(memory().tensors, live, 'no tensors left behind by three runs');
 

@@ -105,6 +105,8 @@ export class EvoPop {
   callback(): Callback {
     return {
       name: 'evo_pop',
+      // The selection step multiplies the masses every `every` steps: too large an eta diverges too.
+      divergenceHint: `a lower --eta (the selection dynamics' step, now ${this.o.eta})`,
       onEpochStart: (ctx: StepContext) => { if (ctx.step === 0) this.record(0); },
       beforeForward: (ctx) => {
         this.measuring = ctx.step % this.o.every === 0;
