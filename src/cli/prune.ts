@@ -45,7 +45,13 @@ export function pruneConfigFrom(opts: Record<string, unknown>, given: (key: stri
   }
   // The defaults line is printed once the options are valid: a bad option stays one line.
   const notes: string[] = [];
-  const train = validate(TrainConfig, withDefaults(trainRaw, pruneRaw, (l) => notes.push(l)), 'training options');
+  const merged = withDefaults(trainRaw, pruneRaw, (l) => notes.push(l));
+  // --no-finetune trains nothing: epochs are not needed (0 or none is accepted; 1 stands in for the
+  // schema, and result.json records 0). The config, hence the run hash, is otherwise as before.
+  const noTraining = pruneRaw.finetune === false;
+  if (noTraining && (merged.epochs === undefined || merged.epochs === 0)) merged.epochs = 1;
+  if (noTraining) notes.splice(0, notes.length, ...notes.map((l) => l.replace(/ --epochs \d+/, '')).filter((l) => !/defaults from [^:]*: \(/.test(l)));
+  const train = validate(TrainConfig, merged, 'training options');
   const prune = validatePruneOptions(pruneRaw, train);
   preflight(train, prune);
   for (const l of notes) process.stderr.write(l + '\n');
@@ -73,7 +79,7 @@ export function pruneCommand(): Command {
     .option('--rewind-iteration <k>', 'lth: rewind to the weights after k steps (0: the initialization)', int('rewind-iteration'))
     .option('--controls <list>', 'lth: control branches, comma separated: reinit, random_mask', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--control-rounds <list>', 'lth: rounds that get the controls (default: the last)', intList('control-rounds'))
-    .option('--no-finetune', 'magnitude / random / one_shot: evaluate the pruned model without training')
+    .option('--no-finetune', 'magnitude / random / one_shot: evaluate the pruned model without training (no --epochs needed; result.json records 0)')
     .option('--criterion <name>', 'one_shot: a registered criterion (built-in, or from topiary --plugin <file>); its options in the recipe\'s prune.criterionOptions')
     .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', int('stop-after-epochs'))
     .action(async (opts: Record<string, unknown>, command: Command) => {

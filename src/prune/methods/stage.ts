@@ -156,6 +156,18 @@ export async function runPruneStage(job: PruneJob, env: PruneEnv, scope: Scope, 
  * Prune and evaluate without training (one-shot methods without fine-tuning): the same result.json
  * fields as a trained stage, with the validation and test accuracy of the pruned network.
  */
+/** The config an evaluated-only run records: no training ran, so 0 epochs (and none filled by a default). */
+function untrainedConfig(train: PruneJob['train']): Record<string, unknown> {
+  const c: Record<string, unknown> = { ...train, epochs: 0 };
+  const d = train.defaults as { source: string; fields: string[] } | undefined;
+  if (d) {
+    const fields = d.fields.filter((f) => f !== 'epochs');
+    if (fields.length) c.defaults = { ...d, fields };
+    else delete c.defaults;
+  }
+  return c;
+}
+
 export async function evaluateStage(job: PruneJob, env: PruneEnv, scope: Scope, spec: StageSpec): Promise<Record<string, unknown>> {
   const train = job.train;
   const out = job.run.out;
@@ -172,7 +184,7 @@ export async function evaluateStage(job: PruneJob, env: PruneEnv, scope: Scope, 
     const test = evaluate(model, data.testLoader.epoch(0));
     const stats = modelStats(model, data.inputShape);
     const result: Record<string, unknown> = {
-      kind: `prune_${job.prune.method}`, model: train.model, dataset: train.dataset, config: train, seed: train.seed,
+      kind: `prune_${job.prune.method}`, model: train.model, dataset: train.dataset, config: untrainedConfig(train), seed: train.seed,
       completed: true, resumedFrom: null, trained: false,
       finalValAccuracy: val?.accuracy ?? null, bestValAccuracy: val?.accuracy ?? null, bestEpoch: -1,
       testAccuracy: test.accuracy, testLoss: test.loss,
