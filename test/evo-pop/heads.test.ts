@@ -239,6 +239,6 @@ test('bad options are refused naming the field', () => {
   mlp.dispose();
   const v = vit();
   assert.throws(() => populationModelFor(v, 'vit_tiny', ['filters']), (e: unknown) => e instanceof ConfigError && e.issues[0]?.path === 'populations');
-  assert.throws(() => populationModelFor(v, 'vit_tiny', ['heds']), /populations: unknown kind 'heds' \(known: heads, neurons, filters\)/);
+  assert.throws(() => populationModelFor(v, 'vit_tiny', ['heds']), /populations: unknown kind 'heds' \(known: heads, neurons, filters, channels\)/);
   v.dispose();
 });

@@ -12,8 +12,11 @@ const registered = (kind: string, table: () => Record<string, unknown>, extra: s
   if (!extra.includes(v) && !Object.hasOwn(table(), v)) ctx.addIssue({ code: 'custom', message: `unknown ${kind} '${v}' (known: ${[...Object.keys(table()), ...extra].join(', ')})` });
 });
 
-/** Kinds of populations: attention heads, neurons (Linear units, MLP neurons of a block), filters (Conv2d). */
-export const POPULATION_KINDS = ['heads', 'neurons', 'filters'] as const;
+/**
+ * Kinds of populations: attention heads, neurons (Linear units, MLP neurons of a block), filters (Conv2d),
+ * channels (the channel dependency groups of any traced or imported graph: graph-populations.ts).
+ */
+export const POPULATION_KINDS = ['heads', 'neurons', 'filters', 'channels'] as const;
 export type PopulationKind = (typeof POPULATION_KINDS)[number];
 
 /**
@@ -56,6 +59,8 @@ export const EvoConfig = z.object({
    * of a Sequential network. Unset: every kind the model has.
    */
   populations: z.array(z.enum(POPULATION_KINDS)).min(1).optional(),
+  /** An ONNX file to train from (its weights are the start; its populations are its channel groups). */
+  from: z.string().min(1).optional(),
 }).strict();
 export type EvoConfig = z.infer<typeof EvoConfig>;
 

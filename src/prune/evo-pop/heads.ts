@@ -34,7 +34,7 @@ import { PopulationLayer, toPopulationModel, type Probe } from './population-lay
 
 /** Populations over tokens: heads of an attention layer, or neurons of a block's MLP. */
 export abstract class TokenPopulation extends Module {
-  abstract readonly kind: 'heads' | 'neurons';
+  abstract readonly kind: 'heads' | 'neurons' | 'channels';
   probe: Probe = null;
   /** 'grad' probe: the masses per example as a leaf ([B, H, 1, 1] heads, [B, 1, n] neurons). */
   lastLeaf: Tensor | null = null;
