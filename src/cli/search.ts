@@ -1,4 +1,5 @@
 /** `topiary search`: HIER-MOEA from a trained checkpoint (docs/methods/hier-moea.md). */
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { validate } from '../experiment/config.js';
 import { runHierMoea } from '../experiment/reproduce-hier-moea.js';
@@ -13,8 +14,8 @@ const CLI_ONLY = ['stopAfterGenerations', 'queue', 'store'];
 
 export function searchCommand(): Command {
   return new Command('search')
-    .description('HIER-MOEA: a Pareto set of pruned networks (validation error against size), from a trained checkpoint')
-    .option('--from <file>', 'model.safetensors written by topiary train (runs/<out>/model.safetensors)')
+    .description('HIER-MOEA: a Pareto set of pruned networks (validation error against size), from a trained checkpoint or an ONNX file')
+    .option('--from <file>', 'model.safetensors written by topiary train (runs/<out>/model.safetensors), or an ONNX file (model.onnx; give --dataset)')
     .option('--model <name>', 'model name; must match the checkpoint')
     .option('--dataset <name>', 'dataset; must match the checkpoint')
     .option('--pop <n>', 'population of both phases (>= 4)', int('pop'))
@@ -53,7 +54,12 @@ export function searchCommand(): Command {
       await runCommand(!!opts.verbose, async () => {
         const raw = mergeConfig(opts, CLI_ONLY);
         if (opts.from !== undefined) raw.from = opts.from;
-        if (isOnnxFile(raw.from)) throw new ConfigError(`from: ${raw.from} is an ONNX file; search's evaluation workers rebuild zoo models by name, so search from ONNX is not supported yet (prune it with topiary prune --from ${raw.from})`, [{ path: 'from', message: 'ONNX not supported by search' }]);
+        // An ONNX file holds the model (README: Bring your own model); the workers get its graph.
+        if (isOnnxFile(raw.from)) {
+          if (raw.model !== undefined) throw new ConfigError(`model: --from ${raw.from} is an ONNX file and searches the model it holds; leave --model out`, [{ path: 'model', message: 'given with an ONNX --from' }]);
+          if (raw.dataset === undefined && !(raw.dense as Record<string, unknown> | undefined)?.dataset) throw new ConfigError(`dataset: --from ${raw.from} is an ONNX file, which names no dataset; give --dataset`, [{ path: 'dataset', message: 'required with an ONNX --from' }]);
+          raw.from = resolve(raw.from);
+        }
         const cfg = validate(SearchConfig, raw, 'search options');
         if (opts.store !== undefined && opts.queue === undefined) throw new ConfigError('--store: only with --queue');
         const q = opts.queue !== undefined ? await loadQueue() : undefined;

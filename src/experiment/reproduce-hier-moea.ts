@@ -10,9 +10,12 @@ import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
 import { availableParallelism } from 'node:os';
 import { getNumThreads, manualSeed, setNumThreads } from '../core/runtime.js';
 import { DataLoader } from '../data/index.js';
+import { importOnnxFor, isOnnxFile, ONNX_MODEL } from '../graph/onnx-import.js';
 import { createModel } from '../models/registry.js';
-import { BatchNorm } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig, type BatchEvaluator, type EvalPoolOptions } from '../prune/hier-moea/index.js';
+import { graphOf } from '../prune/hier-moea/model-source.js';
+import { normsOf } from '../prune/hier-moea/norms.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
 import { firstNonFinite, loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -78,34 +81,52 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
 async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierMoeaRunResult> {
   const from = await ensureDense(cfg, o);
   if (!existsSync(from)) throw new ConfigError(`from: no checkpoint at ${from}`, [{ path: 'from', message: 'not found' }]);
-  const { tensors, metadata } = loadSafetensors(from);
+  const onnx = isOnnxFile(from);
+  let tensors: Record<string, Tensor> = {};
   const free = () => { for (const t of Object.values(tensors)) t.dispose(); };
   let tc: TrainConfig;
-  try {
-    if (!metadata.model || !metadata.config) throw new ConfigError(`from: ${from} has no model/config metadata (write it with topiary train)`, [{ path: 'from', message: 'no metadata' }]);
-    if (cfg.model && cfg.model !== metadata.model) throw new ConfigError(`model: '${cfg.model}' given, but ${from} holds a '${metadata.model}'`, [{ path: 'model', message: 'does not match the checkpoint' }]);
-    if (cfg.dataset && cfg.dataset !== metadata.dataset) throw new ConfigError(`dataset: '${cfg.dataset}' given, but ${from} was trained on '${metadata.dataset}'`, [{ path: 'dataset', message: 'does not match the checkpoint' }]);
-    let meta: unknown;
+  if (onnx) {
+    tc = onnxTrainConfig(cfg, from);
+  } else {
+    const loaded = loadSafetensors(from);
+    tensors = loaded.tensors;
+    const metadata = loaded.metadata;
     try {
-      meta = JSON.parse(metadata.config);
-    } catch (e) {
-      throw new SerializationError(`from: ${from}: its metadata 'config' is not JSON (${(e as Error).message})`, { cause: e });
-    }
-    tc = validate(TrainConfig, meta, `${from} metadata`);
-    const bad = firstNonFinite(tensors);
-    if (bad !== undefined) throw new DivergenceError(`from: ${from}: tensor '${bad}' holds NaN or infinite values (a diverged training?); refusing to search it`);
-  } catch (e) { free(); throw e; }
+      if (!metadata.model || !metadata.config) throw new ConfigError(`from: ${from} has no model/config metadata (write it with topiary train)`, [{ path: 'from', message: 'no metadata' }]);
+      if (cfg.model && cfg.model !== metadata.model) throw new ConfigError(`model: '${cfg.model}' given, but ${from} holds a '${metadata.model}'`, [{ path: 'model', message: 'does not match the checkpoint' }]);
+      if (cfg.dataset && cfg.dataset !== metadata.dataset) throw new ConfigError(`dataset: '${cfg.dataset}' given, but ${from} was trained on '${metadata.dataset}'`, [{ path: 'dataset', message: 'does not match the checkpoint' }]);
+      let meta: unknown;
+      try {
+        meta = JSON.parse(metadata.config);
+      } catch (e) {
+        throw new SerializationError(`from: ${from}: its metadata 'config' is not JSON (${(e as Error).message})`, { cause: e });
+      }
+      tc = validate(TrainConfig, meta, `${from} metadata`);
+      const bad = firstNonFinite(tensors);
+      if (bad !== undefined) throw new DivergenceError(`from: ${from}: tensor '${bad}' holds NaN or infinite values (a diverged training?); refusing to search it`);
+    } catch (e) { free(); throw e; }
+  }
   const threads = cfg.threads ?? tc.threads;
   if (threads) setNumThreads(threads);
   manualSeed(cfg.seed);
   const data = await setupData({ ...tc, device: cfg.device }, { dataDir: o.dataDir, evalBatchSize: cfg.evalBatchSize });
   const modelConfig = { inputShape: data.inputShape, numClasses: data.numClasses, widths: tc.widths, init: tc.init };
-  const model = createModel(tc.model, modelConfig);
+  let model: Module;
+  try {
+    // An ONNX file is imported for the dataset (its input and output checked against it, one line if they differ).
+    model = onnx ? importOnnxFor(from, { inputShape: data.inputShape, numClasses: data.numClasses, dataset: tc.dataset }) : createModel(tc.model, modelConfig);
+  } catch (e) { free(); data.dispose(); throw e; }
+  if (onnx) {
+    const bad = firstNonFinite(model.stateDict());
+    if (bad !== undefined) { model.dispose(); data.dispose(); throw new DivergenceError(`from: ${from}: tensor '${bad}' holds NaN or infinite values; refusing to search it`); }
+  }
+  // Workers rebuild a zoo model by name; an imported model travels as its graph (model-source.ts).
+  const source = { model: tc.model, config: modelConfig, graph: graphOf(model) };
   let evaluator: MaskedEvaluator | null = null;
   let pool: (BatchEvaluator & { close(): Promise<void> }) | null = null;
   try {
     try {
-      model.loadStateDict(tensors);
+      if (!onnx) model.loadStateDict(tensors);
     } catch (e) {
       if (e instanceof SerializationError || e instanceof ShapeError) {
         throw new ConfigError(`from: ${from} does not match model '${tc.model}': ${e.message}`, [{ path: 'from', message: 'does not match the model' }], { cause: e });
@@ -121,7 +142,7 @@ async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierM
     const valSub = new DataLoader({ dataset: data.valLoader.dataset, indices: data.valLoader.indices.slice(0, cfg.valSize) }, { batchSize: cfg.evalBatchSize, device: cfg.device });
     const val = [...valSub.epoch(0)].map((b) => ({ x: b.x, y: b.y }));
     const calib: Tensor[] = [];
-    if (model.modules().some((m) => m instanceof BatchNorm)) {
+    if (normsOf(model).layers.length > 0) { // BatchNorm modules, or an imported graph's batchNorm nodes
       // Training data without augmentation, in a fixed seeded order: every candidate sees the same batches.
       const cl = new DataLoader({ dataset: data.trainLoader.dataset, indices: data.trainLoader.indices }, { batchSize: cfg.bnBatchSize, shuffle: true, seed: cfg.seed, device: cfg.device });
       for (const b of cl.epoch(0)) {
@@ -133,11 +154,11 @@ async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierM
     const layout = new PrunableLayout(model);
     evaluator = new MaskedEvaluator(model, layout, { val, calib });
     if (o.remote) {
-      pool = await o.remote({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout });
+      pool = await o.remote({ ...source, state: model.stateDict(), data: { val, calib }, layout });
     } else if (cfg.workers > 1) {
       // The main thread's libtorch threads are shared out among the workers (at least one each).
       const perWorker = Math.max(1, Math.floor((threads ?? getNumThreads()) / cfg.workers));
-      const threadPool = await EvalPool.start({ model: tc.model, config: modelConfig, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
+      const threadPool = await EvalPool.start({ ...source, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
       pool = threadPool;
       o.log?.(`evaluating candidates in ${threadPool.size} worker threads, ${perWorker} libtorch thread${perWorker > 1 ? 's' : ''} each`);
     }
@@ -160,6 +181,17 @@ async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierM
     model.dispose();
     data.dispose();
   }
+}
+
+/**
+ * An ONNX file has no training metadata: the data settings (split, batch size, seed) come from the
+ * recipe's dense: section when there is one, else the defaults; the dataset from --dataset.
+ */
+function onnxTrainConfig(cfg: SearchConfig, from: string): TrainConfig {
+  if (cfg.model !== undefined && cfg.model !== ONNX_MODEL) throw new ConfigError(`model: --from ${from} is an ONNX file and searches the model it holds; leave --model out`, [{ path: 'model', message: 'given with an ONNX --from' }]);
+  const dataset = cfg.dataset ?? (cfg.dense?.dataset as string | undefined);
+  if (!dataset) throw new ConfigError(`dataset: --from ${from} is an ONNX file, which names no dataset; give --dataset`, [{ path: 'dataset', message: 'required with an ONNX --from' }]);
+  return validate(TrainConfig, { epochs: 1, batchSize: 128, lr: cfg.finetuneLr, ...(cfg.dense ?? {}), model: ONNX_MODEL, dataset }, 'search data options');
 }
 
 // ---- topiary reproduce hier-moea ---------------------------------------------------------------

@@ -64,6 +64,8 @@ export const EvalContext = z.object({
   /** safetensors of the dense state dict, and of 'val.<i>.x', 'val.<i>.y', 'calib.<i>'. */
   state: StoredArtifactSchema,
   data: StoredArtifactSchema,
+  /** JSON of the model's graph, for a model outside the zoo (imported from ONNX): workers run it instead of rebuilding by name. */
+  graph: StoredArtifactSchema.optional(),
 }).strict();
 export type EvalContext = z.infer<typeof EvalContext>;
 

@@ -11,9 +11,10 @@ import { Job, Queue, QueueEvents, UnrecoverableError } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '../core/errors.js';
 import type { RemoteEvalSetup } from '../experiment/reproduce-hier-moea.js';
-import { createModel } from '../models/registry.js';
+import type { GraphJSON } from '../graph/ir.js';
 import type { ModelConfig } from '../models/types.js';
 import { MaskedEvaluator, PrunableLayout, type BatchEvaluator, type CandidateResult, type LayerMasks } from '../prune/hier-moea/index.js';
+import { buildModel } from '../prune/hier-moea/model-source.js';
 import { decodeSafetensors, encodeSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { bullConnection, checkReachable, redisOptions, EVAL_QUEUE, PREFIX, QueueError, type QueueAddress } from './connection.js';
@@ -65,6 +66,8 @@ export class RemoteEvaluator implements BatchEvaluator {
         layers: setup.layout.names.map((name, l) => ({ name, size: setup.layout.sizes[l] })),
         nVal: setup.data.val.length, nCalib: setup.data.calib.length,
         state: await put(encodeSafetensors(setup.state)), data: await put(encodeSafetensors(named)),
+        // A model outside the zoo (imported from ONNX) travels as its graph; workers run it.
+        ...(setup.graph ? { graph: await put(new TextEncoder().encode(JSON.stringify(setup.graph))) } : {}),
       };
       const text = new TextEncoder().encode(JSON.stringify(ctx));
       const id = sha256(text);
@@ -253,14 +256,15 @@ async function loadContext(id: string, store: Store): Promise<Loaded> {
   const ctx = parseJob(EvalContext, raw, `evaluation context ${id.slice(0, 12)}`);
   const stateBytes = await store.getBytes(ctx.state.key, ctx.state.sha256, 'evaluation context: dense state dict');
   const dataBytes = await store.getBytes(ctx.data.key, ctx.data.sha256, 'evaluation context: evaluation data');
-  const model = createModel(ctx.model, ctx.config as unknown as ModelConfig);
+  const graph = ctx.graph ? JSON.parse(new TextDecoder().decode(await store.getBytes(ctx.graph.key, ctx.graph.sha256, 'evaluation context: model graph'))) as GraphJSON : undefined;
+  const state = decodeSafetensors(stateBytes, 'dense state dict');
+  let model;
   try {
-    const state = decodeSafetensors(stateBytes, 'dense state dict');
-    try {
-      model.loadStateDict(state.tensors);
-    } finally {
-      for (const t of Object.values(state.tensors)) t.dispose();
-    }
+    model = buildModel({ model: ctx.model, config: ctx.config as unknown as ModelConfig, graph }, state.tensors);
+  } finally {
+    for (const t of Object.values(state.tensors)) t.dispose();
+  }
+  try {
     const layout = new PrunableLayout(model);
     const mine = layout.names.map((n, l) => `${n}:${layout.sizes[l]}`).join(', ');
     const theirs = ctx.layers.map((l) => `${l.name}:${l.size}`).join(', ');

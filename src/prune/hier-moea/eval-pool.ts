@@ -1,6 +1,7 @@
 /**
  * Candidates of one generation scored in parallel worker threads. Each worker loads the addon in
- * its own thread (its own napi env, its own tensor counters), rebuilds the model from the registry,
+ * its own thread (its own napi env, its own tensor counters), rebuilds the model once (from the
+ * registry by name, or from the graph JSON sent for a model outside the zoo, e.g. imported from ONNX),
  * loads the dense state dict, receives the validation subset and the BatchNorm calibration inputs
  * once, and then runs its own MaskedEvaluator: the same code as the in-process evaluation, on the
  * same bytes, so every candidate gets exactly the error it would get in the main thread.
@@ -21,6 +22,7 @@ import {
   ArgumentError, ConfigError, DtypeError, EngineError, RegistryError, SerializationError, ShapeError, TopiaryError,
 } from '../../core/errors.js';
 import { getNumThreads, getRngState, setNumThreads, setRngState } from '../../core/runtime.js';
+import type { GraphJSON } from '../../graph/ir.js';
 import type { ModelConfig } from '../../models/types.js';
 import { encodeSafetensors } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -31,6 +33,8 @@ export interface EvalPoolOptions {
   /** The registered model name and the options it was built with (createModel's arguments). */
   model: string;
   config: ModelConfig;
+  /** The model's graph when it is not a zoo model (model-source.ts graphOf): the workers run it instead of rebuilding by name. */
+  graph?: GraphJSON;
   /** The dense network's parameters and buffers (e.g. model.stateDict()): copied, not kept. */
   state: Record<string, Tensor>;
   /** The validation subset and BatchNorm calibration inputs, as the in-process evaluator has them: copied. */
@@ -47,6 +51,7 @@ export interface WorkerInit {
   index: number;
   model: string;
   config: ModelConfig;
+  graph?: GraphJSON;
   /** safetensors bytes of the dense state dict. */
   state: Uint8Array;
   /** safetensors bytes of 'val.<i>.x', 'val.<i>.y' and 'calib.<i>'. */
@@ -117,7 +122,7 @@ export class EvalPool implements BatchEvaluator {
     try {
       const ready = new Promise<void>((resolve, reject) => { pool.starting = { ready: 0, resolve, reject }; });
       for (let k = 0; k < o.workers; k++) {
-        pool.spawn({ index: k, model: o.model, config: o.config, state, data, nVal: o.data.val.length, nCalib: o.data.calib.length, layers, threads });
+        pool.spawn({ index: k, model: o.model, config: o.config, graph: o.graph, state, data, nVal: o.data.val.length, nCalib: o.data.calib.length, layers, threads });
       }
       await ready;
       pool.idle();

@@ -1,17 +1,18 @@
 /**
- * One evaluation worker of EvalPool (eval-pool.ts): the model rebuilt from the registry with the
- * dense state dict, the validation subset and calibration inputs decoded once, then one
+ * One evaluation worker of EvalPool (eval-pool.ts): the model rebuilt once (from the registry by
+ * name, or from the graph the pool sent for an imported model: model-source.ts) with the dense
+ * state dict, the validation subset and calibration inputs decoded once, then one
  * MaskedEvaluator scoring whatever masks arrive. Every error goes back as a message naming its
  * class; nothing here is left to hang.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getNumThreads, setNumThreads } from '../../core/runtime.js';
-import { createModel } from '../../models/registry.js';
 import { decodeSafetensors } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { EvalRequest, WorkerInit, WorkerMessage } from './eval-pool.js';
 import { MaskedEvaluator } from './evaluator.js';
 import { PrunableLayout } from './layout.js';
+import { buildModel } from './model-source.js';
 
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
@@ -20,10 +21,10 @@ const describe = (e: unknown) => (e instanceof Error ? { name: e.name, message: 
 function setup(init: WorkerInit): MaskedEvaluator {
   // First thing: this thread's OpenMP count (at::set_num_threads reaches the calling thread only).
   setNumThreads(init.threads);
-  const model = createModel(init.model, init.config);
   const state = decodeSafetensors(init.state, 'dense state dict');
+  let model;
   try {
-    model.loadStateDict(state.tensors);
+    model = buildModel(init, state.tensors);
   } finally {
     for (const t of Object.values(state.tensors)) t.dispose();
   }

@@ -7,13 +7,13 @@
  * subset counts the errors.
  */
 import { ArgumentError } from '../../core/errors.js';
-import { BatchNorm } from '../../nn/layers.js';
 import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { tensor } from '../../tensor/creation.js';
 import { keep, tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LayerMasks, PrunableLayout } from './layout.js';
+import { normsOf, type Norms } from './norms.js';
 
 export interface EvalBatch { x: Tensor; y: Tensor }
 
@@ -41,7 +41,7 @@ export class MaskedEvaluator implements BatchEvaluator {
   readonly model: Module;
   readonly n: number;
   private readonly dense: Tensor[];
-  private readonly bns: BatchNorm[];
+  private readonly norms: Norms;
   private readonly bnSaved: Tensor[][];
   private readonly data: EvaluatorData;
   /** Candidates evaluated so far, and seconds spent (benchmarks read them). */
@@ -50,8 +50,8 @@ export class MaskedEvaluator implements BatchEvaluator {
 
   constructor(model: Module, layout: PrunableLayout, data: EvaluatorData) {
     if (data.val.length === 0) throw new ArgumentError('MaskedEvaluator: empty validation subset');
-    this.bns = model.modules().filter((m): m is BatchNorm => m instanceof BatchNorm);
-    if (this.bns.length > 0 && data.calib.length === 0) {
+    this.norms = normsOf(model);
+    if (this.norms.layers.length > 0 && data.calib.length === 0) {
       throw new ArgumentError('MaskedEvaluator: the model has BatchNorm layers, so calibration batches are needed (data.calib is empty)');
     }
     this.model = model;
@@ -61,10 +61,10 @@ export class MaskedEvaluator implements BatchEvaluator {
     for (const x of data.calib) keep(x);
     this.n = data.val.reduce((s, b) => s + b.y.shape[0], 0);
     this.dense = tidy(() => noGrad(() => layout.params.map((p) => keep(p.detach().clone()))));
-    this.bnSaved = tidy(() => this.bns.map((bn) => bufferList(bn).map((b) => keep(b.clone()))));
+    this.bnSaved = tidy(() => this.norms.layers.map((bn) => bn.buffers.map((b) => keep(b.clone()))));
   }
 
-  get hasBatchNorm(): boolean { return this.bns.length > 0; }
+  get hasBatchNorm(): boolean { return this.norms.layers.length > 0; }
 
   /** Validation error of the dense network (BatchNorm as trained: no recalibration). */
   denseError(): CandidateResult {
@@ -122,24 +122,20 @@ export class MaskedEvaluator implements BatchEvaluator {
    * train mode, so dropout stays off.
    */
   recalibrate(): void {
-    const was = this.model.training;
-    const moms = this.bns.map((bn) => bn.momentum);
     noGrad(() => {
-      for (const bn of this.bns) {
-        const [mean, v, nb] = bufferList(bn);
-        mean.zero_(); v.fill_(1); nb.zero_();
+      for (const bn of this.norms.layers) {
+        const [mean, v, nb] = bn.buffers;
+        mean.zero_(); v.fill_(1); nb?.zero_();
       }
     });
-    this.model.eval();
-    for (const bn of this.bns) bn.training = true;
+    const leave = this.norms.enter();
     try {
       this.data.calib.forEach((x, k) => {
-        for (const bn of this.bns) setMomentum(bn, 1 / (k + 1));
+        for (const bn of this.norms.layers) bn.setMomentum(1 / (k + 1));
         tidy(() => noGrad(() => { this.model.call(x); }));
       });
     } finally {
-      this.bns.forEach((bn, i) => setMomentum(bn, moms[i]));
-      this.model.train(was);
+      leave();
     }
   }
 
@@ -147,7 +143,7 @@ export class MaskedEvaluator implements BatchEvaluator {
   restore(): void {
     noGrad(() => {
       this.layout.params.forEach((p, l) => p.copy_(this.dense[l]));
-      this.bns.forEach((bn, i) => bufferList(bn).forEach((b, j) => b.copy_(this.bnSaved[i][j])));
+      this.norms.layers.forEach((bn, i) => bn.buffers.forEach((b, j) => b.copy_(this.bnSaved[i][j])));
     });
   }
 
@@ -162,14 +158,4 @@ export class MaskedEvaluator implements BatchEvaluator {
     for (const b of this.data.val) { b.x.dispose(); b.y.dispose(); }
     for (const x of this.data.calib) x.dispose();
   }
-}
-
-function bufferList(bn: BatchNorm): Tensor[] {
-  const bufs = new Map(bn.namedBuffers());
-  return ['running_mean', 'running_var', 'num_batches_tracked'].map((n) => bufs.get(n)!);
-}
-
-/** BatchNorm.momentum is readonly to users; recalibration alone needs to vary it per batch. */
-function setMomentum(bn: BatchNorm, m: number): void {
-  (bn as unknown as { momentum: number }).momentum = m;
 }
