@@ -15,11 +15,11 @@ import { ConfigError, SerializationError } from '../core/errors.js';
 import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
 import { readJsonFile } from '../core/safe-fs.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
-import { createModel } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/optimizer.js';
 import { DYNAMICS_NAMES, EvoConfig, EvoPop, pruneStage, withValidation, type MassTrajectory, type PruneStageOptions, type StoredRow } from '../prune/evo-pop/index.js';
-import { allPopulations, populationModelFor } from '../prune/evo-pop/heads.js';
+import { allPopulations } from '../prune/evo-pop/heads.js';
+import { evoModelFor } from '../prune/evo-pop/graph-physical.js';
 import { bestOnValidation, checks, checkTable, compactSvg, controlTable, extinctTable, massTable, meanAcc, selectionTable, trajectoryRows, type Arm, type RunLike } from '../prune/evo-pop/report.js';
 import { markdownTable, mean } from '../report/table.js';
 import { panelLinesSpec, renderSvg } from '../report/plot.js';
@@ -105,7 +105,7 @@ export async function runEvoPop(c: TrainConfig, e: EvoConfig, o: EvoRunOptions):
 }
 
 /** What shapes training (the removal stage's options may change over cached runs). */
-const evoIdentity = (e: EvoConfig) => ({ dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax, ...(e.populations ? { populations: e.populations } : {}) });
+const evoIdentity = (e: EvoConfig) => ({ dynamics: e.dynamics, fitness: e.fitness, eta: e.eta, beta: e.beta, every: e.every, epsilon: e.epsilon, mu: e.mu, cost: e.cost, mMax: e.mMax, ...(e.populations ? { populations: e.populations } : {}), ...(e.from ? { from: e.from } : {}) });
 
 async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<EvoRunSummary> {
   const summaryFile = join(o.out, 'evo.json');
@@ -121,7 +121,7 @@ async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<Ev
     kind: 'evo_pop',
     // What shapes training (the removal stage's options may change over cached runs).
     identity: evoIdentity(e),
-    model: (data) => populationModelFor(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model, e.populations),
+    model: (data) => evoModelFor(c, e, data),
     callbacks: (model) => {
       if (e.dynamics === 'none') return [];
       held.evo = new EvoPop(model, { ...e, dynamics: e.dynamics });
@@ -173,7 +173,7 @@ export async function fillValidation(s: EvoRunSummary, o: EvoRunOptions): Promis
   if (c.threads) setNumThreads(c.threads);
   manualSeed(c.seed);
   const data = await setupData(c, { dataDir: o.dataDir });
-  const model = populationModelFor(createModel(c.model, { inputShape: data.inputShape, numClasses: data.numClasses, widths: c.widths, init: c.init }), c.model, e.populations);
+  const model = evoModelFor(c, e, data);
   try {
     if (c.device !== 'cpu') model.to(c.device);
     const { tensors } = loadSafetensors(join(o.out, 'model.safetensors'));

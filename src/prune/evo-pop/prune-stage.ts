@@ -12,6 +12,9 @@ import type { Criterion } from './config.js';
 import { headImportance, meanActivations, scorePopulations, selectKeep, type Scores } from './criteria.js';
 import { isTransformerPopulation, physicalPruneTransformer, saveTransformer, type VitArchitecture } from './heads.js';
 import { physicalPrune, savePruned, type Architecture } from './physical.js';
+import { physicalPruneGraph, saveGraphPruned, type GraphArchitecture } from './graph-physical.js';
+import { isChannelPopulationModel } from './graph-populations.js';
+import type { GraphModule } from '../../graph/run.js';
 
 export interface PruneStageOptions {
   fractions: number[];
@@ -48,7 +51,7 @@ export interface PruneRow {
   valLoss?: number;
   finetunedAccuracy?: number;
   finetunedValAccuracy?: number;
-  architecture: Architecture | VitArchitecture;
+  architecture: Architecture | VitArchitecture | GraphArchitecture;
 }
 
 export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
@@ -68,7 +71,8 @@ export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
     const total = [...scores.values()].reduce((s, a) => s + a.length, 0);
     for (const fraction of o.fractions) {
       const keepIdx = selectKeep(scores, fraction);
-      const { model: plain, architecture } = isTransformerPopulation(model) ? physicalPruneTransformer(model, keepIdx) : physicalPrune(model, keepIdx);
+      const { model: plain, architecture } = isChannelPopulationModel(model) ? physicalPruneGraph(model, keepIdx)
+        : isTransformerPopulation(model) ? physicalPruneTransformer(model, keepIdx) : physicalPrune(model, keepIdx);
       try {
         const ev = evaluate(plain, o.testBatches());
         const row: PruneRow = {
@@ -88,7 +92,8 @@ export function pruneStage(model: Module, o: PruneStageOptions): PruneRow[] {
         const dir = o.saveDir?.(criterion, fraction);
         if (dir) {
           const meta = { criterion, fraction: String(fraction) };
-          if (architecture.format === 'topiary-vit/1') saveTransformer(dir, plain, architecture, meta);
+          if (architecture.format === 'topiary-graph-populations/1') saveGraphPruned(dir, plain as GraphModule, architecture);
+          else if (architecture.format === 'topiary-vit/1') saveTransformer(dir, plain, architecture, meta);
           else savePruned(dir, plain, architecture, meta);
         }
         rows.push(row);
