@@ -2,6 +2,7 @@
  * A dataset split as plain typed arrays: locate the files, fetch what is missing, parse, check
  * that images and labels agree. No tensors here; a later layer wraps these arrays.
  */
+import { statSync } from 'node:fs';
 import { ArgumentError, DatasetError } from '../core/errors.js';
 import { concatCifar, readCifar } from './cifar.js';
 import { ensureFiles, verifyFiles, type EnsureOptions } from './download.js';
@@ -44,7 +45,42 @@ export async function loadRaw(name: string | DatasetSpec, split: Split, opts: Lo
   const files: FileSpec[] = spec.format === 'idx' ? [spec.splits[split].images, spec.splits[split].labels] : [...spec.splits[split]];
   await ensureFiles(spec, dir, files, opts);
   if (opts.verify) await verifyFiles(spec, dir, files);
-  return spec.format === 'idx' ? loadIdxSplit(spec, dir, split) : loadCifarSplit(spec, dir, split, opts.labels ?? 'fine');
+  const parse = () => (spec.format === 'idx' ? loadIdxSplit(spec, dir, split) : loadCifarSplit(spec, dir, split, opts.labels ?? 'fine'));
+  if (!cache) return parse();
+  // Keyed by the spec and the files; a file replaced or rewritten since (inode, size, mtime) is parsed again.
+  const paths = files.map((f) => pathOf(dir, f));
+  const key = JSON.stringify([spec, split, opts.labels ?? 'fine', paths]);
+  const stamp = paths.map((p) => { const s = statSync(p); return `${s.ino}:${s.size}:${s.mtimeMs}`; }).join(',');
+  const hit = cache.entries.get(key);
+  cache.entries.delete(key);
+  if (hit && hit.stamp === stamp) {
+    cache.entries.set(key, hit);
+    return hit.raw;
+  }
+  const raw = parse();
+  const bytes = raw.images.byteLength + raw.labels.byteLength;
+  if (bytes <= cache.maxBytes) {
+    cache.entries.set(key, { stamp, raw, bytes });
+    let total = [...cache.entries.values()].reduce((t, e) => t + e.bytes, 0);
+    for (const [k, e] of cache.entries) {
+      if (total <= cache.maxBytes) break;
+      cache.entries.delete(k);
+      total -= e.bytes;
+    }
+  }
+  return raw;
+}
+
+let cache: { maxBytes: number; entries: Map<string, { stamp: string; raw: RawDataset; bytes: number }> } | null = null;
+
+/**
+ * Keeps parsed splits in memory between loads, up to `maxBytes` (least recently used dropped first;
+ * 0 turns it off): for a long-lived process that runs many short runs on the same data (a queue
+ * worker's run thread). Off by default. Cached arrays are shared, so their readers must not write
+ * to them (loadDataset copies them into tensors or into a subset).
+ */
+export function cacheRawDatasets(maxBytes: number): void {
+  cache = maxBytes > 0 ? { maxBytes, entries: new Map() } : null;
 }
 
 function pathOf(dir: string, f: FileSpec): string {
