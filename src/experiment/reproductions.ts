@@ -2,4 +2,5 @@
 import './reproduce-hier-moea.js';
 import './reproduce-pmp.js';
 import './reproduce-evo-pop.js';
+import './reproduce-sweep.js';
 export {};

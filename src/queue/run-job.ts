@@ -1,6 +1,6 @@
 /**
  * A worker's side of a reproduction run: the runs it needs fetched (and checked by hash) from the
- * store, the run itself in a worker thread (run-thread.ts) under an optional time limit, and its
+ * store, the run itself in the worker's run thread (RunThread, run-thread.ts) under an optional time limit, and its
  * folder sent back: small JSON files inline in the job's return value, everything else (model
  * files, masks) into the store. Checkpoint folders stay behind (they only serve resuming).
  */
@@ -22,43 +22,136 @@ export interface RunThreadInit {
   dataDir?: string;
 }
 
-export type RunThreadMessage = { type: 'done' } | { type: 'failed'; name: string; message: string };
+/** The coordinator's side of the run thread's messages (one run at a time). */
+export type RunThreadRequest = { type: 'run'; id: number; init: RunThreadInit };
+export type RunThreadMessage = { type: 'ready' } | { type: 'done'; id: number } | { type: 'failed'; id: number; name: string; message: string };
 
 /** JSON files up to this size travel in the job; larger files and every other file go to the store. */
 export const INLINE_LIMIT = 1 << 20;
 
+/** Errors no retry can fix: the job fails for good (UnrecoverableError) and the thread is kept. */
+const CONFIG_ERRORS = new Set(['ConfigError', 'RegistryError']);
+
 /**
- * Runs one reproduction run in a fresh worker thread; rejects with its error (a ConfigError, which
- * no retry can fix, as UnrecoverableError) or after `timeoutMs`, when the thread is terminated.
+ * One long-lived worker thread that runs a worker's reproduction runs one after another. Starting
+ * a thread (tsx, the module graph, the addon) and reading the data took about 3 s per job, as long
+ * as a one-epoch LeNet-300-100 run itself; the thread is started once (`warm`) and keeps its
+ * modules and the parsed datasets (cacheRawDatasets, checked against the files) between runs.
+ * Every run seeds libtorch and sets its thread count itself, so a run in a used thread computes
+ * what it computes in a fresh one (the queue tests compare the models byte for byte). A thread is
+ * dropped and a fresh one started for the next run after a run that failed other than by its
+ * configuration, after a --job-timeout (it is terminated), when it dies, and after `maxRuns` runs
+ * (so that whatever a run leaves behind cannot pile up).
  */
-export function runInThread(init: RunThreadInit, timeoutMs?: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const w = startThread(init);
-    let settled = false;
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      void w.terminate();
-      if (err) reject(err); else resolve();
-    };
-    const timer = timeoutMs ? setTimeout(() => finish(new Error(`timed out after ${timeoutMs / 1000} s (--job-timeout)`)), timeoutMs) : null;
-    w.on('message', (m: RunThreadMessage) => {
-      if (m.type === 'done') finish();
-      else finish(m.name === 'ConfigError' || m.name === 'RegistryError' ? new UnrecoverableError(`${m.name}: ${m.message}`) : new Error(`${m.name}: ${m.message}`));
+export class RunThread {
+  private w: Worker | null = null;
+  private ready: Promise<void> | null = null;
+  private runs = 0;
+  private nextId = 1;
+  private current: { id: number; finish: (err?: Error) => void } | null = null;
+  private busy: Promise<unknown> = Promise.resolve();
+  /** Threads started so far (tests and the log read it). */
+  started = 0;
+
+  constructor(private readonly o: { maxRuns?: number; cacheBytes?: number } = {}) {}
+
+  /** Starts the thread now, so that the first run does not wait for it. */
+  warm(): Promise<void> {
+    if (this.ready) return this.ready;
+    const w = startThread({ cacheBytes: this.o.cacheBytes ?? 1 << 30 });
+    this.w = w;
+    this.started++;
+    this.runs = 0;
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onMsg = (m: RunThreadMessage) => {
+        if (m.type === 'ready') resolve();
+        else if (this.current && m.id === this.current.id) {
+          if (m.type === 'done') this.current.finish();
+          else {
+            const err = CONFIG_ERRORS.has(m.name) ? new UnrecoverableError(`${m.name}: ${m.message}`) : new Error(`${m.name}: ${m.message}`);
+            if (!CONFIG_ERRORS.has(m.name)) this.drop(w);
+            this.current.finish(err);
+          }
+        }
+      };
+      w.on('message', onMsg);
+      const gone = (err: Error) => {
+        reject(err);
+        if (this.w !== w) return;
+        this.drop(w);
+        this.current?.finish(err);
+      };
+      w.on('error', (e) => gone(e));
+      w.on('exit', (code) => gone(new Error(`the run's thread exited (code ${code}) before it finished`)));
     });
-    w.on('error', (e) => finish(e));
-    w.on('exit', (code) => finish(new Error(`the run's thread exited (code ${code}) before it finished`)));
-  });
+    this.ready.catch(() => {});
+    return this.ready;
+  }
+
+  /**
+   * One run in the thread; rejects with its error (a ConfigError, which no retry can fix, as
+   * UnrecoverableError) or after `timeoutMs`, when the thread is terminated.
+   */
+  run(init: RunThreadInit, timeoutMs?: number): Promise<void> {
+    const p = this.busy.then(() => this.runNow(init, timeoutMs));
+    this.busy = p.catch(() => {});
+    return p;
+  }
+
+  private async runNow(init: RunThreadInit, timeoutMs?: number): Promise<void> {
+    if (this.w && this.o.maxRuns && this.runs >= this.o.maxRuns) this.drop(this.w);
+    await this.warm();
+    const w = this.w!;
+    this.runs++;
+    const id = this.nextId++;
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      this.current = {
+        id,
+        finish: (err) => {
+          if (this.current?.id !== id) return;
+          this.current = null;
+          if (timer) clearTimeout(timer);
+          if (err) reject(err); else resolve();
+        },
+      };
+      if (timeoutMs) {
+        timer = setTimeout(() => {
+          this.drop(w);
+          this.current?.finish(new Error(`timed out after ${timeoutMs / 1000} s (--job-timeout)`));
+        }, timeoutMs);
+      }
+      w.postMessage({ type: 'run', id, init } satisfies RunThreadRequest);
+    });
+  }
+
+  /** Terminates `w` if it is the current thread; the next run starts a fresh one. */
+  private drop(w: Worker): void {
+    if (this.w !== w) return;
+    this.w = null;
+    this.ready = null;
+    w.removeAllListeners('exit');
+    w.on('exit', () => {});
+    void w.terminate();
+  }
+
+  async close(): Promise<void> {
+    const w = this.w;
+    if (!w) return;
+    this.w = null;
+    this.ready = null;
+    w.removeAllListeners('exit');
+    await w.terminate();
+  }
 }
 
 /** As eval-pool.ts: under tsx the thread registers tsx first, then imports the TypeScript entry. */
-function startThread(init: RunThreadInit): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./run-thread.js', import.meta.url), { workerData: init, execArgv: [] });
+function startThread(workerData: { cacheBytes: number }): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./run-thread.js', import.meta.url), { workerData, execArgv: [] });
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./run-thread.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData: init, execArgv: [] });
+  return new Worker(code, { eval: true, workerData, execArgv: [] });
 }
 
 /** Every file of a run folder except checkpoint folders, as paths relative to it, sorted. */

@@ -1,6 +1,7 @@
 /**
  * `topiary worker`: takes jobs from the queue and runs them, one at a time per process. Run jobs
- * (a reproduction's runs) execute in a worker thread so that BullMQ keeps renewing the job's lock;
+ * (a reproduction's runs) execute in the worker's one long-lived run thread (RunThread) so that
+ * BullMQ keeps renewing the job's lock;
  * a process that dies (SIGKILL, a lost machine) stops renewing it, and after `stalledSeconds`
  * another worker's stalled-job check puts the job back for someone else. A job whose payload does
  * not parse, or whose kind is unknown, fails at once with the reason and the worker carries on.
@@ -18,7 +19,7 @@ import { getReproduction } from '../experiment/reproduce.js';
 import { bullConnection, checkReachable, redisOptions, EVAL_QUEUE, PREFIX, RUNS_QUEUE, type QueueAddress } from './connection.js';
 import { parseJob, RunJob, RunResult } from './jobs.js';
 import { EvalContexts } from './remote-eval.js';
-import { isFinished, packRun, runInThread, unpackRun } from './run-job.js';
+import { isFinished, packRun, RunThread, unpackRun } from './run-job.js';
 import { RedisStore, type Store } from './store.js';
 import '../experiment/reproductions.js';
 
@@ -62,6 +63,9 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   const runsQueue = new Queue(RUNS_QUEUE, { connection: bullConnection(o.queue), prefix: PREFIX });
   runsQueue.on('error', () => {});
   let evalWorker: Worker | null = null;
+  // One thread for every run of this worker, started now (its modules, the addon) rather than at the first job.
+  const thread = o.kinds.includes('runs') ? new RunThread({ maxRuns: 50 }) : null;
+  thread?.warm().catch((e: Error) => o.log(`the run thread did not start: ${e.message} (tried again at the next run)`));
 
   const processRun = async (job: JobT, token?: string): Promise<RunResult> => {
     const data = parseJob(RunJob, job.data, `job ${job.id}`);
@@ -95,7 +99,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       o.log(`run ${data.name} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
       await evalWorker?.pause();
       try {
-        await runInThread({ reproduction: data.reproduction, spec: data.spec, root, dir: data.dir, dataDir: o.dataDir }, o.jobTimeoutSeconds ? o.jobTimeoutSeconds * 1000 : undefined);
+        await thread!.run({ reproduction: data.reproduction, spec: data.spec, root, dir: data.dir, dataDir: o.dataDir }, o.jobTimeoutSeconds ? o.jobTimeoutSeconds * 1000 : undefined);
       } finally {
         evalWorker?.resume();
       }
@@ -135,6 +139,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     stats,
     close: () => (closing ??= (async () => {
       await Promise.all(workers.map((w) => w.close()));
+      await thread?.close();
       await runsQueue.close();
       await contexts.dispose();
       client.disconnect();

@@ -1,19 +1,22 @@
 /** The queue's address, the store's hash checks and the one-line refusals, without a running queue. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConfigError } from '../../src/core/errors.js';
 import { checkReachable, parseQueueUrl, QueueError } from '../../src/queue/connection.js';
 import { RunJob, parseJob } from '../../src/queue/jobs.js';
 import { FsStore } from '../../src/queue/store.js';
-import { runInThread } from '../../src/queue/run-job.js';
+import { RunThread } from '../../src/queue/run-job.js';
+import { cacheRawDatasets, loadRaw } from '../../src/data/raw.js';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../../..');
+const dataDir = process.env.TOPIARY_DATA || resolve(repo, '../shared/datasets');
 const tmp = mkdtempSync(join(tmpdir(), 'topiary-queue-basics-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
@@ -79,13 +82,61 @@ test('the CLI refuses a bad --queue or a --queue without --store with one line a
   assert.match(r.stderr, /^topiary: --store: give the shared folder where workers put model files and masks/);
   const e = cli('reproduce', 'evo-pop', '--queue', 'redis://127.0.0.1:1/0', '--store', 's');
   assert.equal(e.status, 2);
-  assert.match(e.stderr, /^topiary: --queue: the evo-pop reproduction runs only locally \(over a queue: pmp\)\n/);
+  assert.match(e.stderr, /^topiary: --queue: the evo-pop reproduction runs only locally \(over a queue: pmp, lenet300-sweep\)\n/);
 });
 
-test('a run past its time limit has its thread terminated and fails (to be retried); a bad spec fails for good', async () => {
+test('the run thread lives across runs: a run past its time limit has it terminated and fails (to be retried), a bad spec fails for good and keeps it', async () => {
   const root = join(tmp, 'runs');
   const spec = { budget: 'smoke', id: 'dense', method: 'dense', seed: 0, train: { model: 'lenet_300_100', dataset: 'mnist', epochs: 50, batchSize: 64, lr: 0.1 }, prune: null, threads: 1 };
-  await assert.rejects(runInThread({ reproduction: 'pmp', spec, root, dir: 'slow/seed_0' }, 300), (e: Error) => e.name === 'Error' && e.message === 'timed out after 0.3 s (--job-timeout)');
-  await assert.rejects(runInThread({ reproduction: 'pmp', spec: { ...spec, threads: 0 }, root, dir: 'bad/seed_0' }),
-    (e: Error) => e.name === 'UnrecoverableError' && /^ConfigError: invalid pmp run: threads: /.test(e.message));
+  const t = new RunThread();
+  try {
+    await t.warm();
+    assert.equal(t.started, 1);
+    await assert.rejects(t.run({ reproduction: 'pmp', spec, root, dir: 'slow/seed_0' }, 300), (e: Error) => e.name === 'Error' && e.message === 'timed out after 0.3 s (--job-timeout)');
+    await assert.rejects(t.run({ reproduction: 'pmp', spec: { ...spec, threads: 0 }, root, dir: 'bad/seed_0' }),
+      (e: Error) => e.name === 'UnrecoverableError' && /^ConfigError: invalid pmp run: threads: /.test(e.message));
+    assert.equal(t.started, 2, 'a fresh thread after the terminated one');
+    // Two runs in the kept thread, then the same run in a fresh one: the same model, byte for byte.
+    const tiny = { ...spec, train: { ...spec.train, epochs: 1, subset: 300 } };
+    await t.run({ reproduction: 'pmp', spec: tiny, root, dir: 'a/seed_0' });
+    await t.run({ reproduction: 'pmp', spec: { ...tiny, seed: 1 }, root, dir: 'b/seed_1' });
+    assert.equal(t.started, 2, 'kept after a configuration error and between runs');
+    const fresh = new RunThread();
+    try {
+      await fresh.run({ reproduction: 'pmp', spec: { ...tiny, seed: 1 }, root, dir: 'c/seed_1' });
+    } finally {
+      await fresh.close();
+    }
+    assert.ok(readFileSync(join(root, 'b/seed_1/model.safetensors')).equals(readFileSync(join(root, 'c/seed_1/model.safetensors'))));
+    assert.ok(!readFileSync(join(root, 'a/seed_0/model.safetensors')).equals(readFileSync(join(root, 'c/seed_1/model.safetensors'))));
+  } finally {
+    await t.close();
+  }
+});
+
+test('parsed datasets are cached only when asked, and a file rewritten since is parsed again', async () => {
+  const src = join(dataDir, 'mnist');
+  const dir = join(tmp, 'data', 'mnist');
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(src).filter((f) => f.startsWith('t10k'))) copyFileSync(join(src, f), join(dir, f));
+  const opts = { dataDir: join(tmp, 'data'), download: false };
+  const off1 = await loadRaw('mnist', 'test', opts), off2 = await loadRaw('mnist', 'test', opts);
+  assert.notEqual(off1.images, off2.images, 'off by default: parsed each time');
+  cacheRawDatasets(1 << 28);
+  try {
+    const a = await loadRaw('mnist', 'test', opts), b = await loadRaw('mnist', 'test', opts);
+    assert.equal(a, b, 'the second load is the cached one');
+    assert.deepEqual([a.n, a.labels[0], a.labels[9999]], [10000, off1.labels[0], off1.labels[9999]]);
+    // The first label rewritten (IDX labels: an 8-byte header, then one byte per image).
+    const lf = join(dir, readdirSync(dir).find((f) => f.startsWith('t10k-labels'))!);
+    const bytes = lf.endsWith('.gz') ? gunzipSync(readFileSync(lf)) : readFileSync(lf);
+    bytes[8] = (bytes[8] + 1) % 10;
+    writeFileSync(lf, lf.endsWith('.gz') ? gzipSync(bytes) : bytes);
+    const c = await loadRaw('mnist', 'test', opts);
+    assert.notEqual(c, a);
+    assert.equal(c.labels[0], (a.labels[0] + 1) % 10);
+    assert.equal(await loadRaw('mnist', 'test', opts), c);
+  } finally {
+    cacheRawDatasets(0);
+  }
 });
