@@ -19,7 +19,7 @@ import { addTrainFlags, outDefault } from './train.js';
 /** Option keys that belong to the pruning options (the recipe's `prune:` mapping), not to training. */
 export const PRUNE_KEYS = ['method', 'sparsity', 'scope', 'granularity', 'prunable', 'from', 'phase', 'initialSparsity', 'startEpoch', 'endEpoch',
   'frequency', 'samples', 'temperature', 'classBalanced', 'rate', 'outputRate', 'rewindIteration', 'controls', 'controlRounds', 'finetune',
-  'criterion'];
+  'criterion', 'unit'];
 
 /** The experiment layer's services, lent to the pruning methods. */
 export const pruneEnv: PruneEnv = {
@@ -64,6 +64,7 @@ export function pruneCommand(): Command {
     .option('--sparsity <x>', 'fraction of prunable weights removed, in [0, 1)', num('sparsity'))
     .option('--scope <s>', 'global (one threshold across layers) or layer (each layer to the sparsity)')
     .option('--granularity <g>', 'unstructured (weights) or structured (whole neurons / filters with bias and BatchNorm)')
+    .option('--unit <u>', 'structured: channels (default), heads (attention heads), neurons (transformer MLP neurons) or heads,neurons')
     .option('--prunable <regex>', 'prunable parameters by name (default: every weight with more than one dim)')
     .option('--from <path>', 'a trained model: model.safetensors, a run folder holding one, or an ONNX file (model.onnx)')
     .option('--phase <epochs>', 'pmp: pruning phase P in epochs (default: 40% of the epochs, the authors\' 80 of 200)', num('phase'))

@@ -12,6 +12,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { BatchLike } from '../train/evaluate.js';
 import { graspScores, snipScores } from './saliency.js';
+import { headImportance, unitSnipScores } from './heads-importance.js';
 import type { GroupReduce } from './group-select.js';
 import type { PruneTarget } from './target.js';
 
@@ -60,7 +61,9 @@ export const snip: Criterion<z.infer<typeof SnipHp>> = {
   hparams: SnipHp,
   needsData: true,
   groupReduce: 'sum',
-  score: (ctx, hp) => withBatch(ctx, hp.samples, false, (b) => snipScores(ctx.model, ctx.target.weights, b)),
+  // Structured over transformer units (--unit heads / neurons): the gates' sensitivity (heads-importance.ts).
+  score: (ctx, hp) => (ctx.target.unit !== 'channels' ? unitSnipScores(ctx, hp.samples)
+    : withBatch(ctx, hp.samples, false, (b) => snipScores(ctx.model, ctx.target.weights, b))),
 };
 
 export const GraspHp = z.object({
@@ -94,7 +97,7 @@ function withBatch(ctx: ScoreContext, n: number, balanced: boolean, fn: (b: Batc
   }
 }
 
-const REGISTRY = new Map<string, Criterion<any>>([magnitude, random, snip, grasp].map((c) => [c.name, c]));
+const REGISTRY = new Map<string, Criterion<any>>([magnitude, random, snip, grasp, headImportance].map((c) => [c.name, c]));
 
 export function registerCriterion(c: Criterion<any>): void {
   if (REGISTRY.has(c.name)) throw new RegistryError(`a criterion named '${c.name}' is already registered`);

@@ -11,7 +11,7 @@
  * at least its best group, so that no layer loses every channel.
  */
 import { ArgumentError } from '../core/errors.js';
-import { ones, tensor } from '../tensor/creation.js';
+import { tensor } from '../tensor/creation.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Selection } from './select.js';
@@ -19,35 +19,51 @@ import type { PruneTarget } from './target.js';
 
 export type GroupReduce = 'norm' | 'sum' | 'first';
 
-interface RowStats { sum: number[]; sq: number[]; cnt: number[]; first: number[]; size: number }
+interface AxisStats { sum: number[]; sq: number[]; cnt: number[]; first: number[]; size: number }
 interface Cand { id: number; score: number; size: number; live: number; family: string }
+
+/** Per index along `axis` of a weight: sums of |s| (or s), s^2, active counts, the first score, and the slice size. */
+function axisStats(s0: Tensor, act0: Tensor, axis: number, reduce: GroupReduce): AxisStats {
+  return tidy(() => {
+    const n = s0.shape[axis];
+    const along = (t: Tensor) => (axis === 0 ? t : t.transpose(0, axis)).reshape(n, -1);
+    const s = along(s0.detach().to('float32'));
+    const act = along(act0.to('float32'));
+    const sa = s.mul(act);
+    return {
+      sum: (reduce === 'norm' ? sa.abs() : sa).sum(1).dataSync(), sq: sa.square().sum(1).dataSync(),
+      cnt: act.sum(1).dataSync(), first: s.select(1, 0).dataSync(), size: s.shape[1],
+    };
+  });
+}
 
 /** Keep groups by score: `keep` a weight count overall, or `sparsity` reached in each family. */
 export function selectGroups(target: PruneTarget, scores: ReadonlyMap<string, Tensor>, keep: number | { sparsity: number }, reduce: GroupReduce = 'norm'): Selection {
-  const stats = new Map<string, RowStats>();
-  tidy(() => {
-    for (const n of target.weights) {
-      const s0 = scores.get(n);
-      if (!s0) throw new ArgumentError(`no scores for prunable weight '${n}'`);
-      if (tidy(() => s0.isnan().any().item())) throw new ArgumentError(`scores for '${n}' contain NaN`);
-      const r = s0.shape[0];
-      const s = s0.detach().to('float32').reshape(r, -1);
-      const act = target.mask(n).to('float32').reshape(r, -1);
-      const sa = s.mul(act);
-      stats.set(n, {
-        sum: (reduce === 'norm' ? sa.abs() : sa).sum(1).dataSync(), sq: sa.square().sum(1).dataSync(),
-        cnt: act.sum(1).dataSync(), first: s.select(1, 0).dataSync(), size: s.shape[1],
-      });
+  for (const n of target.weights) {
+    const s0 = scores.get(n);
+    if (!s0) throw new ArgumentError(`no scores for prunable weight '${n}'`);
+    if (tidy(() => s0.isnan().any().item())) throw new ArgumentError(`scores for '${n}' contain NaN`);
+  }
+  // Rows are producer refs along axis 0 (a filter, a neuron) or, for heads and transformer neurons, also along axis 1 (heads.ts).
+  const stats = new Map<string, AxisStats>();
+  const statsOf = (param: string, axis: number): AxisStats => {
+    const key = `${param}#${axis}`;
+    let st = stats.get(key);
+    if (!st) {
+      const s0 = scores.get(param);
+      if (!s0) throw new ArgumentError(`no scores for prunable weight '${param}'`);
+      stats.set(key, (st = axisStats(s0, target.mask(param), axis, reduce)));
     }
-  });
+    return st;
+  };
   const l2 = target.groupNorm === 'l2';
   const cands: Cand[] = target.groups.map((g) => {
     let sum = 0, sq = 0, cnt = 0, size = 0;
     for (const r of g.rows) {
-      const st = stats.get(r.param)!;
-      sum += st.sum[r.start]; sq += st.sq[r.start]; cnt += st.cnt[r.start]; size += st.size;
+      const st = statsOf(r.param, r.axis);
+      for (let i = r.start; i < r.start + r.length; i++) { sum += st.sum[i]; sq += st.sq[i]; cnt += st.cnt[i]; size += st.size; }
     }
-    const first = stats.get(g.rows[0].param)!.first[g.rows[0].start];
+    const first = statsOf(g.rows[0].param, g.rows[0].axis).first[g.rows[0].start];
     const score = cnt === 0 ? -Infinity : reduce === 'sum' ? sum : reduce === 'first' ? first : l2 ? Math.sqrt(sq / cnt) : sum / cnt;
     return { id: g.id, score, size, live: cnt, family: g.family };
   });
@@ -87,28 +103,36 @@ function pick(cands: Cand[], target: number, kept: Set<number>): number {
   return n;
 }
 
-/** Bool masks removing the groups not kept: producer rows, and their 1-d companions in the mask set. */
+/**
+ * Bool masks removing the groups not kept: producer rows (axis 0, and axis 1 for the column
+ * producers of heads.ts), and their 1-d companions in the mask set.
+ */
 function groupMasks(target: PruneTarget, kept: Set<number>): Map<string, Tensor> {
-  const gone = new Map<string, Set<number>>();
+  const gone = new Map<string, Map<number, Set<number>>>();
+  const drop = (r: { param: string; axis: number; start: number; length: number }) => {
+    let axes = gone.get(r.param);
+    if (!axes) gone.set(r.param, (axes = new Map()));
+    let s = axes.get(r.axis);
+    if (!s) axes.set(r.axis, (s = new Set()));
+    for (let i = r.start; i < r.start + r.length; i++) s.add(i);
+  };
   for (const g of target.groups) {
     if (kept.has(g.id)) continue;
-    for (const r of [...g.rows, ...g.entries]) {
-      if (r.axis !== 0 || !target.masks.masks.has(r.param)) continue;
-      const s = gone.get(r.param) ?? new Set<number>();
-      for (let i = r.start; i < r.start + r.length; i++) s.add(i);
-      gone.set(r.param, s);
-    }
+    for (const r of g.rows) if (target.masks.masks.has(r.param) && (r.axis === 0 || r.axis === 1)) drop(r);
+    for (const r of g.entries) if (r.axis === 0 && target.masks.masks.has(r.param)) drop(r);
   }
   return tidy(() => {
     const masks = new Map<string, Tensor>();
     for (const n of target.masks.names) {
       const p = target.masks.params.get(n)!;
-      const g = gone.get(n);
-      const rows = p.shape[0];
-      const row = Uint8Array.from({ length: rows }, (_, i) => (g?.has(i) ? 0 : 1));
-      const rowMask = tensor(row, { shape: [rows], dtype: 'bool', device: p.device });
-      const full = p.ndim === 1 ? rowMask : rowMask.reshape([rows, ...p.shape.slice(1).map(() => 1)]).logicalAnd(ones(p.shape, { dtype: 'bool', device: p.device }));
-      masks.set(n, full.logicalAnd(target.mask(n)));
+      let full = target.mask(n);
+      for (const [axis, g] of gone.get(n) ?? []) {
+        const len = p.shape[axis];
+        const keepIdx = Uint8Array.from({ length: len }, (_, i) => (g.has(i) ? 0 : 1));
+        const m = tensor(keepIdx, { shape: [len], dtype: 'bool', device: p.device }).reshape(p.shape.map((d, i) => (i === axis ? d : 1)));
+        full = full.logicalAnd(m);
+      }
+      masks.set(n, full === target.mask(n) ? full.clone() : full);
     }
     return masks;
   });

@@ -13,6 +13,7 @@ import { importOnnxFor, isOnnxFile } from '../graph/onnx-import.js';
 import { getMethod, METHOD_NAMES } from './methods/index.js';
 import type { PruneEnv, PruneJob, PruneOptions, TrainSettings } from './methods/types.js';
 import { PruneTarget } from './target.js';
+import { PRUNE_UNITS, type PruneUnit } from './heads.js';
 
 export const CommonPruneShape = {
   method: z.string(),
@@ -24,6 +25,8 @@ export const CommonPruneShape = {
   groupNorm: z.enum(['l1', 'l2']).optional(),
   prunable: z.string().optional(),
   from: z.string().optional(),
+  /** Structured: what a removed group is (heads.ts): channels (the default), heads, neurons (a transformer block's MLP), or heads,neurons. */
+  unit: z.enum(PRUNE_UNITS as [PruneUnit, ...PruneUnit[]], { message: `must be one of ${PRUNE_UNITS.join(', ')}` }).optional(),
 };
 
 function fail(source: string, issues: { path: string; message: string }[]): never {
@@ -51,6 +54,7 @@ export function validatePruneOptions(raw: Record<string, unknown>, train: TrainS
   const issues: { path: string; message: string }[] = [];
   if (m.from === 'required' && !o.from) issues.push({ path: 'from', message: `method '${name}' prunes a trained model: give one with --from <model.safetensors or run folder>` });
   if (m.from === 'forbidden' && o.from) issues.push({ path: 'from', message: `method '${name}' starts from initialization and takes no trained model` });
+  if (o.unit && o.unit !== 'channels' && o.granularity !== 'structured') issues.push({ path: 'unit', message: `'${o.unit}' removes whole units: needs --granularity structured` });
   issues.push(...(m.check?.(o, train) ?? []));
   if (issues.length) fail(source, issues);
   return o;
@@ -65,7 +69,7 @@ export function preflight(train: TrainSettings, o: PruneOptions): void {
   const model = isOnnxFile(o.from) ? importOnnxFor(o.from, { inputShape: [...spec.inputShape], numClasses: spec.numClasses, dataset: train.dataset })
     : createModel(train.model, { inputShape: [...spec.inputShape], numClasses: spec.numClasses, widths: train.widths });
   try {
-    new PruneTarget(model, { prunable: o.prunable, granularity: o.granularity, inputShape: [...spec.inputShape] }).dispose();
+    new PruneTarget(model, { prunable: o.prunable, granularity: o.granularity, inputShape: [...spec.inputShape], unit: o.unit }).dispose();
   } finally {
     model.dispose();
   }

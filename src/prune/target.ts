@@ -17,6 +17,7 @@ import type { Callback } from '../train/loop.js';
 import { defaultPrunable, MaskSet, type PrunableFilter } from './masks.js';
 import { analyseGraph, type ChannelGroup } from '../graph/depgroups.js';
 import { trace } from '../graph/trace.js';
+import { transformerGroups, type PruneUnit } from './heads.js';
 
 export type Granularity = 'unstructured' | 'structured';
 export type Scope = 'global' | 'layer';
@@ -29,6 +30,8 @@ export interface TargetOptions {
   inputShape?: number[];
   /** Structured magnitude: a group's importance is the mean |w| of its weights (l1, default) or their root mean square (l2). */
   groupNorm?: 'l1' | 'l2';
+  /** Structured: what a group is: graph channel groups (default), a transformer's attention heads and / or block MLP neurons (heads.ts). */
+  unit?: PruneUnit;
 }
 
 export interface LayerCount { name: string; total: number; kept: number; sparsity: number }
@@ -100,15 +103,30 @@ export class PruneTarget {
    */
   readonly groups: ChannelGroup[];
   readonly groupNorm: 'l1' | 'l2';
+  /** Structured: what the groups are (channels of the graph, or a transformer's heads / neurons). */
+  readonly unit: PruneUnit;
 
   constructor(readonly model: Module, o: TargetOptions = {}) {
     this.granularity = o.granularity ?? 'unstructured';
     this.groupNorm = o.groupNorm ?? 'l1';
+    this.unit = o.unit ?? 'channels';
+    if (this.unit !== 'channels' && this.granularity !== 'structured') {
+      throw new ConfigError(`unit: '${this.unit}' removes whole units and needs --granularity structured`, [{ path: 'unit', message: 'needs structured granularity' }]);
+    }
     let names = prunableNames(model, o.prunable);
     this.companions = new Map();
     this.groups = [];
     const entryParams = new Set<string>();
-    if (this.granularity === 'structured') {
+    if (this.granularity === 'structured' && this.unit !== 'channels') {
+      const u = transformerGroups(model, this.unit);
+      const allowed = new Set(names);
+      this.groups = u.groups.filter((g) => g.rows.every((r) => allowed.has(r.param)));
+      const producers = new Set(this.groups.flatMap((g) => g.rows.map((r) => r.param)));
+      names = u.weights.filter((n) => producers.has(n));
+      if (names.length === 0) throw new ConfigError(`prunable: no ${this.unit} left to prune (their weights do not pass the prunable filter)`, [{ path: 'prunable', message: `matches no ${this.unit} weight` }]);
+      for (const n of names) this.companions.set(n, []);
+      for (const g of this.groups) for (const e of g.entries) entryParams.add(e.param);
+    } else if (this.granularity === 'structured') {
       if (!o.inputShape) throw new ConfigError('structured pruning needs the input shape to trace the model', [{ path: 'granularity', message: 'needs inputShape' }]);
       const rows = rowCompanions(model, o.inputShape);
       const dep = analyseGraph(trace(model, { inputShape: o.inputShape }));

@@ -176,8 +176,9 @@ function keptOf(name: string, n: number, keepIdx: Map<string, number[]>): number
 }
 
 /**
- * The plain VisionTransformer for a population-scaled one, keeping `keepIdx` per population layer
- * path (all of a layer not in the map). Masses are folded; the model is not changed.
+ * The plain VisionTransformer for a population-scaled (or plain) one, keeping `keepIdx` per layer
+ * path (`blocks.i.self_attn` heads, `blocks.i.linear1` neurons; all of a layer not in the map).
+ * Masses are folded; the model is not changed.
  */
 export function physicalPruneTransformer(model: Module, keepIdx: Map<string, number[]>): { model: VisionTransformer; architecture: VitArchitecture } {
   if (!(model instanceof VisionTransformer)) throw new ConfigError('physical removal: not a transformer population model', [{ path: 'model', message: 'not a ViT' }]);
@@ -186,8 +187,9 @@ export function physicalPruneTransformer(model: Module, keepIdx: Map<string, num
     const sa = b.selfAttn, l1 = b.linear1;
     const attn = sa instanceof HeadPopulation ? sa.attn : sa as MultiheadAttention;
     const unit = l1 instanceof NeuronPopulation ? l1.unit : l1 as Linear;
-    const heads = sa instanceof HeadPopulation ? keptOf(`blocks.${i}.self_attn`, attn.numHeads, keepIdx) : all(attn.numHeads);
-    const neurons = l1 instanceof NeuronPopulation ? keptOf(`blocks.${i}.linear1`, unit.outFeatures, keepIdx) : all(unit.outFeatures);
+    // Plain layers may be given keep indices too (structured head pruning's masks, prune/heads-shrink.ts).
+    const heads = keptOf(`blocks.${i}.self_attn`, attn.numHeads, keepIdx);
+    const neurons = keptOf(`blocks.${i}.linear1`, unit.outFeatures, keepIdx);
     return { b, attn, unit, heads, neurons, headMass: sa instanceof HeadPopulation ? sa.mass : null, neuronMass: l1 instanceof NeuronPopulation ? l1.mass : null };
   });
   const config: VitConfig = { ...c, heads: plan.map((p) => p.heads.length), mlp: plan.map((p) => p.neurons.length) };

@@ -18,7 +18,8 @@ import { writeJsonAtomic } from '../../train/checkpoint.js';
 import { evaluate, type BatchLike } from '../../train/evaluate.js';
 import type { Callback, EpochRecord } from '../../train/loop.js';
 import { scoringBatch } from '../saliency.js';
-import { writeShrunk } from '../shrink-run.js';
+import { writeShrunk, type ShrunkSummary } from '../shrink-run.js';
+import { writeShrunkUnits } from '../heads-shrink.js';
 import { PruneTarget, type Scope } from '../target.js';
 import type { DataLike, PruneEnv, PruneJob, StageRun, TrainSettings } from './types.js';
 
@@ -84,7 +85,12 @@ export function scopeOf(job: PruneJob, fallback: Scope): Scope {
 }
 
 export function makeTarget(job: PruneJob, model: Module, data: DataLike): PruneTarget {
-  return new PruneTarget(model, { prunable: job.prune.prunable, granularity: job.prune.granularity, inputShape: data.inputShape, groupNorm: job.prune.groupNorm as 'l1' | 'l2' | undefined });
+  return new PruneTarget(model, { prunable: job.prune.prunable, granularity: job.prune.granularity, inputShape: data.inputShape, groupNorm: job.prune.groupNorm as 'l1' | 'l2' | undefined, unit: job.prune.unit });
+}
+
+/** The physically smaller model of a structured run: graph channel groups (shrink-run.ts) or transformer units (heads-shrink.ts). */
+function writeShrunkFor(model: Module, target: PruneTarget, inputShape: number[], out: string): ShrunkSummary {
+  return target.unit === 'channels' ? writeShrunk(model, target.masks, inputShape, out) : writeShrunkUnits(model, target, inputShape, out);
 }
 
 /** result.json fields: requested and achieved sparsity, the per-layer table. */
@@ -143,7 +149,7 @@ export async function runPruneStage(job: PruneJob, env: PruneEnv, scope: Scope, 
     if (!run.result.completed) return run.result;
     saveSafetensors(join(out, 'masks.safetensors'), target!.masks.stateDict(), { method: job.prune.method });
     // Structured: the physically smaller model beside the masked one.
-    const shrunk = target!.granularity === 'structured' ? { shrunk: writeShrunk(run.model, target!.masks, run.data.inputShape, out) } : {};
+    const shrunk = target!.granularity === 'structured' ? { shrunk: writeShrunkFor(run.model, target!, run.data.inputShape, out) } : {};
     return amendResult(out, { record: spec.record(run.history), ...shrunk });
   } finally {
     target?.dispose();
@@ -195,7 +201,7 @@ export async function evaluateStage(job: PruneJob, env: PruneEnv, scope: Scope, 
     };
     saveSafetensors(join(out, 'model.safetensors'), model.stateDict(), { model: train.model, dataset: train.dataset, config: JSON.stringify(train) });
     saveSafetensors(join(out, 'masks.safetensors'), target.masks.stateDict(), { method: job.prune.method });
-    if (target.granularity === 'structured') result.shrunk = writeShrunk(model, target.masks, data.inputShape, out);
+    if (target.granularity === 'structured') result.shrunk = writeShrunkFor(model, target, data.inputShape, out);
     writeJsonAtomic(join(out, 'result.json'), result);
     return result;
   } finally {

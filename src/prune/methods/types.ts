@@ -9,6 +9,7 @@ import type { DataLoader } from '../../data/loader.js';
 import type { Module } from '../../nn/module.js';
 import type { Callback, EpochRecord } from '../../train/loop.js';
 import type { Granularity, Scope } from '../target.js';
+import type { PruneUnit } from '../heads.js';
 
 /** The fields of a training configuration (experiment/config.ts TrainConfig) that pruning reads. */
 export interface TrainSettings {
@@ -77,6 +78,8 @@ export interface CommonPruneOptions {
   prunable?: string;
   /** A trained model: a model.safetensors file or a run folder holding one. */
   from?: string;
+  /** Structured: channels (graph groups, the default), or a transformer's heads and / or block MLP neurons. */
+  unit?: PruneUnit;
 }
 
 export type PruneOptions = CommonPruneOptions & Record<string, unknown>;
