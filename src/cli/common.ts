@@ -40,7 +40,7 @@ export function intList(flag: string) {
 }
 
 const AUGMENT_KEYS = ['rotation', 'translation', 'cropPadding', 'flip'];
-const CLI_ONLY = ['recipe', 'out', 'json', 'dataDir', 'verbose', 'progress', 'stopAfterEpochs', 'from', 'seeds', 'budget'];
+const CLI_ONLY = ['recipe', 'out', 'json', 'dataDir', 'verbose', 'progress', 'stopAfterEpochs', 'from', 'seeds', 'budget', 'tensorboard'];
 
 /** Recipe fields first, then the flags the user gave (commander leaves absent flags undefined). */
 export function mergeConfig(opts: Record<string, unknown>, extraCliOnly: string[] = []): Record<string, unknown> {

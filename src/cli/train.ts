@@ -42,6 +42,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--recipe <file>', 'YAML recipe with the same fields (flags override it)')
     .option('--data-dir <dir>', 'dataset folder (else $TOPIARY_DATA, else a cache)')
     .option('--out <dir>', 'output folder', 'runs/train')
+    .option('--tensorboard <dir>', 'also write TensorBoard event files there (scalars per epoch: loss, accuracy, lr, sparsity)')
     .option('--json', 'print the result as JSON on stdout')
     .option('--verbose', 'show stacks on errors');
 }
@@ -54,7 +55,7 @@ export function trainCommand(): Command {
         const notes: string[] = []; // printed once the options are valid: a bad option stays one line
         const c = validate(TrainConfig, withDefaults(mergeConfig(opts), undefined, (l) => notes.push(l)), 'training options');
         for (const l of notes) process.stderr.write(l + '\n');
-        const run = await runTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined });
+        const run = await runTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined, tensorboard: opts.tensorboard as string | undefined });
         writeRunPage(String(opts.out));
         const r = run.result;
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');

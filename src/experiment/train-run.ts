@@ -1,5 +1,5 @@
 /** `topiary train`: build everything from a validated TrainConfig, train, evaluate, write result.json. */
-import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDevice } from '../core/device.js';
 import { ConfigError } from '../core/errors.js';
@@ -16,6 +16,9 @@ import { train, type Callback, type EpochRecord } from '../train/loop.js';
 import { writeJsonAtomic } from '../train/checkpoint.js';
 import { assertInside, readJsonFile } from '../core/safe-fs.js';
 import { makeProgress } from '../report/progress.js';
+import { epochTags, TensorBoardWriter } from '../report/tensorboard.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/scope.js';
 import type { TrainConfig } from './config.js';
 import { setupData, type DataBundle } from './data-setup.js';
 import { versions } from './env.js';
@@ -28,6 +31,8 @@ export interface RunOptions {
   progress?: boolean;
   /** Stop after n epochs of this invocation (tests of resuming). */
   stopAfterEpochs?: number;
+  /** Folder for TensorBoard event files: scalars per epoch (loss, accuracies, lr, sparsity). */
+  tensorboard?: string;
 }
 
 export function makeOptimizer(model: Module, c: TrainConfig): Optimizer {
@@ -60,6 +65,7 @@ export async function runTraining(c: TrainConfig, o: RunOptions, extra: {
   // Everything is checked before anything is written: the device, the folder's run, the data.
   checkDevice(c.device);
   checkOutDir(o.out);
+  if (o.tensorboard !== undefined) checkTensorboardDir(o.tensorboard);
   const kind = extra.kind ?? 'train';
   checkRunFolder(o.out, kind, c, extra.identity);
   if (c.threads) setNumThreads(c.threads);
@@ -113,18 +119,28 @@ function trainClaimed(c: TrainConfig, o: RunOptions, extra: Parameters<typeof ru
   // save delete, files elsewhere.
   assertInside(o.out, join(o.out, 'checkpoints'), join(o.out, 'checkpoints'));
   const bar = makeProgress({ enabled: o.progress ?? false });
+  // A resumed run adds a new event file beside the first piece's (TensorBoard reads them as one run).
+  const tb = o.tensorboard ? new TensorBoardWriter(o.tensorboard) : null;
   const t0 = performance.now();
-  const res = train({
-    model, optimizer: opt, epochs: c.epochs, schedule, labelSmoothing: c.labelSmoothing, callbacks,
-    trainBatches: (e) => { bar.start(data.trainLoader.length, `epoch ${e + 1}/${c.epochs}`); return data.trainLoader.epoch(e); },
-    batchesPerEpoch: data.trainLoader.length,
-    valBatches: data.valLoader ? () => data.valLoader!.epoch(0) : undefined,
-    checkpointDir: join(o.out, 'checkpoints'),
-    stopAfterEpochs: o.stopAfterEpochs,
-    onProgress: (p) => bar.update(p.batch, { loss: p.loss.toFixed(4), acc: (100 * p.accuracy).toFixed(2), ips: Math.round(p.samplesPerSec) }),
-    onEpoch: (r) => bar.log(`epoch ${r.epoch + 1}/${c.epochs}  lr ${r.lr.toPrecision(3)}  loss ${r.trainLoss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%` +
-      `${r.val ? `  val ${(100 * r.val.accuracy).toFixed(2)}%` : ''}  ${r.seconds.toFixed(1)}s`),
-  });
+  let res: ReturnType<typeof train>;
+  try {
+    res = train({
+      model, optimizer: opt, epochs: c.epochs, schedule, labelSmoothing: c.labelSmoothing, callbacks,
+      trainBatches: (e) => { bar.start(data.trainLoader.length, `epoch ${e + 1}/${c.epochs}`); return data.trainLoader.epoch(e); },
+      batchesPerEpoch: data.trainLoader.length,
+      valBatches: data.valLoader ? () => data.valLoader!.epoch(0) : undefined,
+      checkpointDir: join(o.out, 'checkpoints'),
+      stopAfterEpochs: o.stopAfterEpochs,
+      onProgress: (p) => bar.update(p.batch, { loss: p.loss.toFixed(4), acc: (100 * p.accuracy).toFixed(2), ips: Math.round(p.samplesPerSec) }),
+      onEpoch: (r) => {
+        tb?.scalars(r.epoch, epochTags({ epoch: r.epoch, lr: r.lr, trainLoss: r.trainLoss, trainAccuracy: r.trainAccuracy, valLoss: r.val?.loss, valAccuracy: r.val?.accuracy, sparsity: weightSparsity(model) }));
+        bar.log(`epoch ${r.epoch + 1}/${c.epochs}  lr ${r.lr.toPrecision(3)}  loss ${r.trainLoss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%` +
+          `${r.val ? `  val ${(100 * r.val.accuracy).toFixed(2)}%` : ''}  ${r.seconds.toFixed(1)}s`);
+      },
+    });
+  } finally {
+    tb?.close();
+  }
   bar.stop();
   // The optimizer's state (momentum, Adam moments) is in the checkpoint; nothing returned needs it.
   opt.dispose();
@@ -151,6 +167,25 @@ function trainClaimed(c: TrainConfig, o: RunOptions, extra: Parameters<typeof ru
   }
   writeJsonAtomic(join(o.out, 'result.json'), result);
   return { model, data, history: res.history, result };
+}
+
+/** --tensorboard must name a folder (or a path to create one at): a file there is refused before anything is written. */
+export function checkTensorboardDir(dir: string): void {
+  if (typeof dir !== 'string' || dir.trim() === '') throw new ConfigError('tensorboard: give a folder for the event files', [{ path: 'tensorboard', message: 'empty' }]);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError(`tensorboard: ${dir} is a file, not a folder`, [{ path: 'tensorboard', message: 'not a folder' }]);
+}
+
+/** Zeros among the weights of more than one dimension (pruning's default prunable set), 0 for a dense model. */
+export function weightSparsity(model: Module): number {
+  let zeros = 0, total = 0;
+  noGrad(() => tidy(() => {
+    for (const [n, p] of model.namedParameters()) {
+      if (p.ndim < 2 || !n.endsWith('weight')) continue;
+      zeros += p.eq(0).sum().item();
+      total += p.numel;
+    }
+  }));
+  return total ? zeros / total : 0;
 }
 
 /** A finished run in `out` (result.json says completed), or null. */
