@@ -54,7 +54,7 @@ export function evoCommand(): Command {
       const e = validate(EvoConfig, evoRaw, 'EVO-POP options');
       checkScalable(c, e);
       const out = String(opts.out);
-      const s = await runEvoPop(c, e, { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json });
+      const s = await runEvoPop(c, e, { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json, tensorboard: opts.tensorboard as string | undefined });
       writeRunPage(out);
       if (opts.json) { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return; }
       const crits = [...new Set(s.rows.map((r) => r.criterion))];

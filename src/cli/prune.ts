@@ -88,7 +88,7 @@ export function pruneCommand(): Command {
         const given = (k: string) => command.getOptionValueSource(k) !== 'default';
         const { train, prune } = pruneConfigFrom(opts, given);
         const out = given('out') ? String(opts.out) : join('runs', 'prune', `${prune.method}_${configHash({ train, prune })}`, `seed_${train.seed}`);
-        const r = await runPrune({ train, prune, run: { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined } }, pruneEnv);
+        const r = await runPrune({ train, prune, run: { out, dataDir: opts.dataDir as string | undefined, progress: !opts.json, stopAfterEpochs: opts.stopAfterEpochs as number | undefined, tensorboard: opts.tensorboard as string | undefined } }, pruneEnv);
         writeRunPage(out);
         if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         else if (r.completed) {

@@ -40,6 +40,8 @@ export interface EvoRunOptions {
   progress?: boolean;
   /** Save the pruned models of these criteria (default: mass only; none for the dense control). */
   save?: readonly string[];
+  /** Folder for TensorBoard event files of the training (experiment/train-run.ts RunOptions). */
+  tensorboard?: string;
 }
 
 export interface EvoRunSummary {
@@ -117,7 +119,7 @@ async function evoIn(c: TrainConfig, e: EvoConfig, o: EvoRunOptions): Promise<Ev
     return filled;
   }
   const held: { evo?: EvoPop } = {};
-  const run = await runTraining(c, { out: o.out, dataDir: o.dataDir, progress: o.progress }, {
+  const run = await runTraining(c, { out: o.out, dataDir: o.dataDir, progress: o.progress, tensorboard: o.tensorboard }, {
     kind: 'evo_pop',
     // What shapes training (the removal stage's options may change over cached runs).
     identity: evoIdentity(e),

@@ -1,6 +1,6 @@
 /** `topiary train`: build everything from a validated TrainConfig, train, evaluate, write result.json. */
 import { existsSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { checkDevice } from '../core/device.js';
 import { ConfigError } from '../core/errors.js';
 import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
@@ -120,7 +120,8 @@ function trainClaimed(c: TrainConfig, o: RunOptions, extra: Parameters<typeof ru
   assertInside(o.out, join(o.out, 'checkpoints'), join(o.out, 'checkpoints'));
   const bar = makeProgress({ enabled: o.progress ?? false });
   // A resumed run adds a new event file beside the first piece's (TensorBoard reads them as one run).
-  const tb = o.tensorboard ? new TensorBoardWriter(o.tensorboard) : null;
+  // LTH's rounds each train from epoch 0: one TensorBoard run (subfolder) per round, named as its folder.
+  const tb = o.tensorboard ? new TensorBoardWriter(extra.kind === 'prune_lth_round' ? join(o.tensorboard, basename(o.out)) : o.tensorboard) : null;
   const t0 = performance.now();
   let res: ReturnType<typeof train>;
   try {

@@ -40,6 +40,8 @@ export interface StageOptions {
   progress?: boolean;
   /** Stop after n epochs of this invocation (tests of resuming). */
   stopAfterEpochs?: number;
+  /** Folder for TensorBoard event files (experiment/train-run.ts RunOptions). */
+  tensorboard?: string;
 }
 
 export interface StageHooks {
