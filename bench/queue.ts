@@ -3,8 +3,9 @@
  * persistence) and `topiary worker` processes:
  *   overhead  enqueue-to-start of empty jobs through BullMQ with topiary's connection settings
  *             (a no-op processor in this process), one job at a time: median and 90th percentile;
- *   sweep     a PMP smoke sweep of 8 runs (dense, random, SNIP and GraSP at 78.9%, seeds 0 and 1)
- *             with 1 worker process, then with 2: wall time from enqueue to the document written;
+ *   sweep     8 one-epoch LeNet-300-100 runs on all of MNIST (reproduce lenet300-sweep --seeds 2)
+ *             with 1 worker process and with 2, taking turns --reps times each: wall time from
+ *             enqueue to the document written, medians;
  *   eval      LeNet-5 candidates (1000 validation images, batches of 20 phase-1 candidates) scored
  *             by 2 worker processes over the queue against an EvalPool of 2 threads, alternating
  *             batch by batch: evaluations per second, and whether the errors are the same.
@@ -22,7 +23,7 @@ import { createModel, data, loadSafetensors, manualSeed, Rng, setNumThreads, tor
 import '../src/experiment/reproductions.js';
 import { getReproduction } from '../src/experiment/reproduce.js';
 import { EvalPool, PrunableLayout, ThresholdDecoder } from '../src/prune/hier-moea/index.js';
-import { bullConnection, parseQueueUrl, PREFIX } from '../src/queue/connection.js';
+import { bullConnection, parseQueueUrl, PREFIX, RUNS_QUEUE } from '../src/queue/connection.js';
 import { FsStore, RemoteEvaluator, sweepReproduction } from '../src/queue/index.js';
 import { startRedis, type RedisServer } from '../test/queue/redis.js';
 import { dataRoot, machine, median, parseFlags, REPO_ROOT } from './lib/common.js';
@@ -32,12 +33,13 @@ const COMMAND = 'node --import tsx bench/queue.ts';
 const LENET_CKPT = 'runs/reproduce/hier-moea/reduced/lenet5/seed_0/dense/model.safetensors';
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
 
-function startWorkers(n: number, url: string, store: string, tmp: string, tag: string): Promise<ChildProcess[]> {
+/** `topiary worker` processes, resolved once each is on the queue (and, with `runThread`, its run thread is ready). */
+function startWorkers(n: number, url: string, store: string, tmp: string, tag: string, runThread = false): Promise<ChildProcess[]> {
   return Promise.all(Array.from({ length: n }, (_, k) => new Promise<ChildProcess>((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'topiary.js'), 'worker', '--queue', url, '--store', store, '--work', join(tmp, `${tag}-${k}`), '--data-dir', dataRoot()],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
-    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (/ worker \d+ on /.test(log)) resolve(child); });
+    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (/ worker \d+ on /.test(log) && (!runThread || / run thread ready /.test(log))) resolve(child); });
     child.on('exit', (c) => reject(new Error(`worker exited (${c}): ${log}`)));
   })));
 }
@@ -84,44 +86,62 @@ async function overhead(redis: RedisServer, n: number): Promise<string> {
   ].join('\n');
 }
 
-async function sweep(redis: RedisServer, tmp: string): Promise<string> {
+const SWEEP = { name: 'lenet300-sweep', seeds: 2 };
+
+/**
+ * 8 one-epoch LeNet-300-100 runs on all of MNIST (`topiary reproduce lenet300-sweep --seeds 2`)
+ * over 1 worker process and over 2, taking turns (1 then 2, then 2 then 1, ...), each sweep on an
+ * emptied queue into fresh folders; workers started (run thread ready) before the clock starts.
+ */
+async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<string> {
   const before = loadavg();
-  process.env.TOPIARY_PMP_ONLY = 'dense,random_789,snip_789,grasp_789';
-  const pmp = getReproduction('pmp');
-  const rows: { workers: number; seconds: number }[] = [];
-  const docs: string[] = [];
+  const r = getReproduction(SWEEP.name);
+  const url = redis.url(6);
+  const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  const loads: number[] = [];
+  const docs = new Set<string>();
+  const command = `topiary reproduce ${SWEEP.name} --seeds ${SWEEP.seeds} --budget full`;
+  const runsQueue = new Queue(RUNS_QUEUE, { connection: bullConnection(parseQueueUrl(url)), prefix: PREFIX });
   try {
-    for (const [k, n] of [[1, 1], [2, 2]] as const) {
-      const url = redis.url(k), store = join(tmp, `store-${n}`);
-      const ws = await startWorkers(n, url, store, tmp, `sweep${n}`);
-      const out = join(tmp, `sweep-${n}`);
-      const t0 = performance.now();
-      await sweepReproduction(pmp, { seeds: 2, budget: 'smoke', dataDir: dataRoot(), out, doc: join(out, 'pmp.md'), command: 'topiary reproduce pmp --seeds 2 --budget smoke', progress: false },
-        { queue: parseQueueUrl(url), store: new FsStore(store), wait: true, pollMs: 100 });
-      const seconds = (performance.now() - t0) / 1000;
-      rows.push({ workers: n, seconds });
-      docs.push(readFileSync(join(out, 'pmp.md'), 'utf8'));
-      process.stderr.write(`[queue sweep] ${n} worker(s): ${seconds.toFixed(1)} s\n`);
-      await stopWorkers(ws);
+    for (let rep = 0; rep < reps; rep++) {
+      for (const n of (rep % 2 === 0 ? [1, 2] : [2, 1]) as (1 | 2)[]) {
+        const tag = `sweep-${rep}-${n}`, store = join(tmp, `${tag}-store`), out = join(tmp, tag);
+        await runsQueue.obliterate({ force: true });
+        const ws = await startWorkers(n, url, store, tmp, tag, true);
+        loads.push(loadavg()[0]);
+        const t0 = performance.now();
+        await sweepReproduction(r, { seeds: SWEEP.seeds, budget: 'full', dataDir: dataRoot(), out, doc: join(out, 'doc.md'), command, progress: false },
+          { queue: parseQueueUrl(url), store: new FsStore(store), wait: true, pollMs: 50 });
+        const seconds = (performance.now() - t0) / 1000;
+        times[n].push(seconds);
+        docs.add(readFileSync(join(out, 'doc.md'), 'utf8'));
+        process.stderr.write(`[queue sweep] rep ${rep + 1}/${reps}, ${n} worker(s): ${seconds.toFixed(1)} s (load ${loadavg()[0].toFixed(2)})\n`);
+        await stopWorkers(ws);
+        rmSync(out, { recursive: true, force: true });
+        rmSync(store, { recursive: true, force: true });
+      }
     }
   } finally {
-    delete process.env.TOPIARY_PMP_ONLY;
+    await runsQueue.close();
   }
   const m = machine();
-  const ratio = rows[1].seconds / rows[0].seconds;
+  const ratio = median(times[2]) / median(times[1]);
+  const pairs = times[1].map((t, i) => (times[2][i] / t).toFixed(2));
   return [
     '### A sweep over 1 and 2 workers',
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part sweep\` on ${m.cpu} (${m.cores} cores). \`TOPIARY_PMP_ONLY=dense,random_789,snip_789,grasp_789 topiary reproduce pmp --seeds 2 --budget smoke\`: ` +
-      `8 LeNet-300-100 runs (2 epochs on a 4000-image subset, 1 libtorch thread each), wall time from enqueue to the document written, worker processes started beforehand. ` +
-      `Load average (1 / 5 / 15 min) before: ${load(before)}, after: ${load(loadavg())}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part sweep --reps ${reps}\` on ${m.cpu} (${m.cores} cores). \`${command}\`: ` +
+      `8 LeNet-300-100 runs (dense; random, SNIP, GraSP at 78.9%; seeds 0 and 1), each one epoch on all of MNIST's training split (48k images after the validation split, batch 128, rotation and translation), ` +
+      `1 libtorch thread per worker; wall time from enqueue to the document written; worker processes started (run thread ready) beforehand; ` +
+      `1 worker and 2 workers take turns, ${reps} sweeps each, medians. Load average (1 / 5 / 15 min) before: ${load(before)}, after: ${load(loadavg())}; ` +
+      `1-minute load at each sweep's start: ${loads.map((x) => x.toFixed(2)).join(', ')}.`,
     '',
-    '| worker processes | wall time | against 1 worker | target |',
-    '|---:|---:|---:|---|',
-    `| 1 | ${rows[0].seconds.toFixed(1)} s | 1.00 | — |`,
-    `| 2 | ${rows[1].seconds.toFixed(1)} s | ${ratio.toFixed(2)} | ≤ 0.6 |`,
+    '| worker processes | wall time (median) | each sweep | against 1 worker | target |',
+    '|---:|---:|---|---:|---|',
+    `| 1 | ${median(times[1]).toFixed(1)} s | ${times[1].map((t) => t.toFixed(1)).join(', ')} s | 1.00 | — |`,
+    `| 2 | ${median(times[2]).toFixed(1)} s | ${times[2].map((t) => t.toFixed(1)).join(', ')} s | ${ratio.toFixed(2)} (turn by turn: ${pairs.join(', ')}) | ≤ 0.6 |`,
     '',
-    `Same document from both: ${docs[0] === docs[1] ? 'yes' : 'NO'}.` + (before[0] > m.cores
+    `Same document from every sweep: ${docs.size === 1 ? 'yes' : 'NO'}.` + (before[0] > m.cores
       ? ` The load average was ${before[0].toFixed(1)} on ${m.cores} cores before the run (other jobs): a second worker finds no idle core, so the ratio measures the share of a saturated machine, not what a second machine adds.` : ''),
   ].join('\n');
 }
@@ -203,7 +223,7 @@ try {
   for (const p of parts) {
     let body: string;
     if (p === 'overhead') body = await overhead(redis, 200);
-    else if (p === 'sweep') body = await sweep(redis, tmp);
+    else if (p === 'sweep') body = await sweep(redis, tmp, flags.reps);
     else if (p === 'eval') body = await evalPart(redis, tmp, flags.reps);
     else throw new Error(`bench/queue: unknown part '${p}' (known: overhead, sweep, eval)`);
     process.stdout.write(JSON.stringify({ bench: 'queue', part: p, body }) + '\n');

@@ -65,7 +65,9 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   let evalWorker: Worker | null = null;
   // One thread for every run of this worker, started now (its modules, the addon) rather than at the first job.
   const thread = o.kinds.includes('runs') ? new RunThread({ maxRuns: 50 }) : null;
-  thread?.warm().catch((e: Error) => o.log(`the run thread did not start: ${e.message} (tried again at the next run)`));
+  const tWarm = performance.now();
+  thread?.warm().then(() => o.log(`run thread ready (${Math.round(performance.now() - tWarm)} ms)`),
+    (e: Error) => o.log(`the run thread did not start: ${e.message} (tried again at the next run)`));
 
   const processRun = async (job: JobT, token?: string): Promise<RunResult> => {
     const data = parseJob(RunJob, job.data, `job ${job.id}`);
