@@ -16,6 +16,7 @@ import type { Module } from '../nn/module.js';
 import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig, type BatchEvaluator, type EvalPoolOptions } from '../prune/hier-moea/index.js';
 import { graphOf } from '../prune/hier-moea/model-source.js';
 import { normsOf } from '../prune/hier-moea/norms.js';
+import { groupStructure } from '../prune/hier-moea/structured.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
 import { firstNonFinite, loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -69,6 +70,10 @@ export async function runHierMoea(cfg: SearchConfig, o: HierMoeaRunOptions): Pro
   checkDevice(cfg.device);
   const cores = availableParallelism();
   if (cfg.workers > cores) throw new ConfigError(`workers: ${cfg.workers} is more than the ${cores} cores of this machine; use at most ${cores}`, [{ path: 'workers', message: `at most ${cores}` }]);
+  if (cfg.granularity === 'structured' && cfg.phase2Gens > 0) {
+    throw new ConfigError(`phase2Gens: phase 2 flips single weights; a structured search runs phase 1 only: give --phase2-gens 0 (got ${cfg.phase2Gens})`, [{ path: 'phase2Gens', message: 'must be 0 with granularity structured' }]);
+  }
+  if (cfg.granularity === 'structured' && o.remote) throw new ConfigError('granularity: a structured search evaluates in this process or in worker threads (--workers), not on the queue', [{ path: 'granularity', message: 'not with --queue' }]);
   checkOutDir(o.out);
   const release = lockRunFolder(o.out);
   try {
@@ -152,19 +157,20 @@ async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierM
       }
     }
     const layout = new PrunableLayout(model);
-    evaluator = new MaskedEvaluator(model, layout, { val, calib });
+    const structure = cfg.granularity === 'structured' ? groupStructure(model, layout, data.inputShape) : undefined;
+    evaluator = new MaskedEvaluator(model, layout, { val, calib }, { structure });
     if (o.remote) {
       pool = await o.remote({ ...source, state: model.stateDict(), data: { val, calib }, layout });
     } else if (cfg.workers > 1) {
       // The main thread's libtorch threads are shared out among the workers (at least one each).
       const perWorker = Math.max(1, Math.floor((threads ?? getNumThreads()) / cfg.workers));
-      const threadPool = await EvalPool.start({ ...source, state: model.stateDict(), data: { val, calib }, layout, workers: cfg.workers, threads: perWorker });
+      const threadPool = await EvalPool.start({ ...source, state: model.stateDict(), data: { val, calib }, layout, structure, workers: cfg.workers, threads: perWorker });
       pool = threadPool;
       o.log?.(`evaluating candidates in ${threadPool.size} worker threads, ${perWorker} libtorch thread${perWorker > 1 ? 's' : ''} each`);
     }
     const res = await hierMoeaSearch(model, {
       evaluator, batchEvaluator: pool ?? undefined, trainBatches: (e) => data.trainLoader.epoch(e), batchesPerEpoch: data.trainLoader.length,
-      valBatches: () => data.valLoader!.epoch(0), testBatches: () => data.testLoader.epoch(0),
+      valBatches: () => data.valLoader!.epoch(0), testBatches: () => data.testLoader.epoch(0), inputShape: data.inputShape,
     }, cfg, {
       out: o.out, progress: o.progress, stopAfterGenerations: o.stopAfterGenerations, log: o.log, title: o.title,
       meta: {

@@ -65,6 +65,13 @@ export const SearchConfig = z.object({
   workers: z.number({ message: 'must be a positive integer' }).int({ message: 'must be a positive integer' })
     .positive({ message: 'must be a positive integer' }).default(1),
   device: z.string().default('cpu'),
+  /**
+   * structured: phase 1's per-layer thresholds remove whole channel groups (structured.ts), by
+   * their L1 or L2 norm (groupNorm); the picks are also written physically shrunk. Phase 2 flips
+   * single weights, so a structured search runs phase 1 only (phase2Gens 0).
+   */
+  granularity: z.enum(['unstructured', 'structured']).default('unstructured'),
+  groupNorm: z.enum(['l1', 'l2']).default('l1'),
 }).strict();
 
 export type SearchConfig = z.infer<typeof SearchConfig>;
@@ -75,8 +82,8 @@ export type SearchConfig = z.infer<typeof SearchConfig>;
  */
 export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
   'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
-  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds', 'magnitudeSeeds',
+  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds', 'magnitudeSeeds', 'granularity', 'groupNorm',
 ];
 
 /** What a search saved before an option existed ran with (its identity lacks the key). */
-export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0, magnitudeSeeds: [] };
+export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0, magnitudeSeeds: [], granularity: 'unstructured', groupNorm: 'l1' };

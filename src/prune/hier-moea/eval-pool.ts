@@ -28,6 +28,7 @@ import { encodeSafetensors } from '../../tensor/safetensors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { BatchEvaluator, CandidateResult, EvaluatorData } from './evaluator.js';
 import type { LayerMasks, PrunableLayout } from './layout.js';
+import type { GroupStructure } from './structured.js';
 
 export interface EvalPoolOptions {
   /** The registered model name and the options it was built with (createModel's arguments). */
@@ -39,6 +40,8 @@ export interface EvalPoolOptions {
   state: Record<string, Tensor>;
   /** The validation subset and BatchNorm calibration inputs, as the in-process evaluator has them: copied. */
   data: EvaluatorData;
+  /** Structured granularity: the channel groups (the workers zero their companions as the main thread does). */
+  structure?: GroupStructure;
   /** The main thread's layout: each worker's must name the same layers with the same sizes. */
   layout: PrunableLayout;
   workers: number;
@@ -52,6 +55,7 @@ export interface WorkerInit {
   model: string;
   config: ModelConfig;
   graph?: GraphJSON;
+  structure?: GroupStructure;
   /** safetensors bytes of the dense state dict. */
   state: Uint8Array;
   /** safetensors bytes of 'val.<i>.x', 'val.<i>.y' and 'calib.<i>'. */
@@ -122,7 +126,7 @@ export class EvalPool implements BatchEvaluator {
     try {
       const ready = new Promise<void>((resolve, reject) => { pool.starting = { ready: 0, resolve, reject }; });
       for (let k = 0; k < o.workers; k++) {
-        pool.spawn({ index: k, model: o.model, config: o.config, graph: o.graph, state, data, nVal: o.data.val.length, nCalib: o.data.calib.length, layers, threads });
+        pool.spawn({ index: k, model: o.model, config: o.config, graph: o.graph, structure: o.structure, state, data, nVal: o.data.val.length, nCalib: o.data.calib.length, layers, threads });
       }
       await ready;
       pool.idle();

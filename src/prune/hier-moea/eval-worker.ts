@@ -40,7 +40,7 @@ function setup(init: WorkerInit): MaskedEvaluator {
   };
   const val = Array.from({ length: init.nVal }, (_, i) => ({ x: get(`val.${i}.x`), y: get(`val.${i}.y`) }));
   const calib = Array.from({ length: init.nCalib }, (_, i) => get(`calib.${i}`));
-  return new MaskedEvaluator(model, layout, { val, calib });
+  return new MaskedEvaluator(model, layout, { val, calib }, { structure: init.structure });
 }
 
 let ev: MaskedEvaluator;

@@ -14,6 +14,7 @@ import { keep, tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LayerMasks, PrunableLayout } from './layout.js';
 import { normsOf, type Norms } from './norms.js';
+import { companionMasks, type GroupStructure } from './structured.js';
 
 export interface EvalBatch { x: Tensor; y: Tensor }
 
@@ -44,11 +45,14 @@ export class MaskedEvaluator implements BatchEvaluator {
   private readonly norms: Norms;
   private readonly bnSaved: Tensor[][];
   private readonly data: EvaluatorData;
+  /** Structured granularity: the channel groups, and the companions (biases, BatchNorm affine) zeroed with a removed group. */
+  readonly structure: GroupStructure | null;
+  private readonly comp: { name: string; param: Tensor; dense: Tensor }[] = [];
   /** Candidates evaluated so far, and seconds spent (benchmarks read them). */
   evaluations = 0;
   seconds = 0;
 
-  constructor(model: Module, layout: PrunableLayout, data: EvaluatorData) {
+  constructor(model: Module, layout: PrunableLayout, data: EvaluatorData, o: { structure?: GroupStructure } = {}) {
     if (data.val.length === 0) throw new ArgumentError('MaskedEvaluator: empty validation subset');
     this.norms = normsOf(model);
     if (this.norms.layers.length > 0 && data.calib.length === 0) {
@@ -62,6 +66,22 @@ export class MaskedEvaluator implements BatchEvaluator {
     this.n = data.val.reduce((s, b) => s + b.y.shape[0], 0);
     this.dense = tidy(() => noGrad(() => layout.params.map((p) => keep(p.detach().clone()))));
     this.bnSaved = tidy(() => this.norms.layers.map((bn) => bn.buffers.map((b) => keep(b.clone()))));
+    this.structure = o.structure ?? null;
+    if (this.structure) {
+      const params = new Map(model.namedParameters());
+      const names = [...new Set(this.structure.groups.flatMap((g) => g.entries.map((e) => e.param)))];
+      for (const name of names) {
+        const param = params.get(name);
+        if (!param) throw new ArgumentError(`MaskedEvaluator: the channel groups name '${name}', which the model does not have`);
+        this.comp.push({ name, param, dense: tidy(() => noGrad(() => keep(param.detach().clone()))) });
+      }
+    }
+  }
+
+  /** Structured granularity: the companions' masks of a mask set (empty otherwise). */
+  companions(masks: LayerMasks): Map<string, Uint8Array> {
+    if (!this.structure) return new Map();
+    return companionMasks(this.layout, this.structure, masks, new Map(this.comp.map((c) => [c.name, c.param.numel])));
   }
 
   get hasBatchNorm(): boolean { return this.norms.layers.length > 0; }
@@ -80,6 +100,10 @@ export class MaskedEvaluator implements BatchEvaluator {
         const m = tensor(masks[l], { shape: p.shape, device: p.device }); // uint8, p's shape
         p.copy_(this.dense[l]).mul_(m);
       });
+      for (const [name, cm] of this.companions(masks)) {
+        const c = this.comp.find((x) => x.name === name)!;
+        c.param.copy_(c.dense).mul_(tensor(cm, { shape: c.param.shape, device: c.param.device }));
+      }
     }));
     if (this.hasBatchNorm) this.recalibrate();
   }
@@ -143,6 +167,7 @@ export class MaskedEvaluator implements BatchEvaluator {
   restore(): void {
     noGrad(() => {
       this.layout.params.forEach((p, l) => p.copy_(this.dense[l]));
+      for (const c of this.comp) c.param.copy_(c.dense);
       this.norms.layers.forEach((bn, i) => bn.buffers.forEach((b, j) => b.copy_(this.bnSaved[i][j])));
     });
   }
@@ -154,6 +179,7 @@ export class MaskedEvaluator implements BatchEvaluator {
   dispose(): void {
     this.restore();
     for (const t of this.dense) t.dispose();
+    for (const c of this.comp) c.dense.dispose();
     for (const ts of this.bnSaved) for (const t of ts) t.dispose();
     for (const b of this.data.val) { b.x.dispose(); b.y.dispose(); }
     for (const x of this.data.calib) x.dispose();

@@ -47,11 +47,15 @@ export function fineTune(model: Module, evaluator: MaskedEvaluator, masks: Layer
   // Fine-tuning moves biases and BatchNorm's affine parameters too, which the evaluator does not keep.
   const before = tidy(() => noGrad(() => Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, keep(t.detach().clone())]))));
   evaluator.apply(masks);
-  const ms = new MaskSet(model);
   const layout = evaluator.layout;
+  // Structured granularity: the removed channels' biases and BatchNorm entries stay zero too (so the model still shrinks).
+  const comps = evaluator.companions(masks);
+  const names = new Set(layout.names);
+  const ms = new MaskSet(model, (n) => names.has(n) || comps.has(n));
   let opt: SGD | null = null;
   try {
     layout.names.forEach((n, l) => ms.set(n, tensor(masks[l], { shape: layout.params[l].shape, dtype: 'bool', device: layout.params[l].device })));
+    for (const [n, m] of comps) { const p = ms.params.get(n)!; ms.set(n, tensor(m, { shape: p.shape, dtype: 'bool', device: p.device })); }
     if (o.epochs > 0) {
       opt = new SGD(model.namedParameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
       train({
@@ -61,7 +65,7 @@ export function fineTune(model: Module, evaluator: MaskedEvaluator, masks: Layer
         onEpoch: (r) => o.onEpoch?.(`  fine-tune epoch ${r.epoch + 1}/${o.epochs}  loss ${r.trainLoss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%`),
       });
     }
-    const kept = ms.counts().kept;
+    const kept = ms.counts().layers.filter((c) => names.has(c.name)).reduce((s, c) => s + c.kept, 0);
     const val = evaluate(model, o.valBatches());
     const test = evaluate(model, o.testBatches());
     o.beforeRestore?.();

@@ -16,6 +16,8 @@ import { fineTune, type FineTuneResult } from './finetune.js';
 import { GlobalMagnitude } from './global-magnitude.js';
 import type { LayerMasks } from './layout.js';
 import { saveMaskBits } from './mask-io.js';
+import { writeShrunk, type ShrunkSummary } from '../shrink-run.js';
+import { tensor } from '../../tensor/creation.js';
 import { writeFrontPlots } from './plots.js';
 import { HV_REF, runPhases, type SearchData, type SearchLoopOptions, type SearchOutcome } from './search.js';
 
@@ -23,6 +25,8 @@ export interface FinalSolution { index: number; phase: 1 | 2; valError: number; 
 
 export interface PickResult extends FineTuneResult {
   label: string;
+  /** Structured granularity: the fine-tuned pick physically shrunk (files in its fine-tuning folder). */
+  shrunk?: ShrunkSummary;
   solution: number;
   sparsity: number;
   /** Validation-subset error before and after fine-tuning (the search's objective). */
@@ -139,12 +143,24 @@ function pickResult(model: Module, data: SearchData, cfg: SearchConfig, o: HierM
   mkdirSync(dir, { recursive: true });
   o.log?.(`fine-tuning ${label} (solution ${index}, sparsity ${(100 * sparsity).toFixed(2)}%, val error ${(100 * errBefore).toFixed(2)}%)`);
   let valErrorAfter = NaN;
+  let shrunk: ShrunkSummary | undefined;
+  const layout = data.evaluator.layout;
   const r = fineTune(model, data.evaluator, masks, {
     epochs: cfg.finetuneEpochs, lr: cfg.finetuneLr, momentum: cfg.finetuneMomentum, weightDecay: cfg.finetuneWeightDecay,
     trainBatches: data.trainBatches, batchesPerEpoch: data.batchesPerEpoch, valBatches: data.valBatches, testBatches: data.testBatches,
-    dir, onEpoch: o.log, beforeRestore: () => { valErrorAfter = data.evaluator.forwardVal().error; },
+    dir, onEpoch: o.log, beforeRestore: () => {
+      valErrorAfter = data.evaluator.forwardVal().error;
+      if (cfg.granularity !== 'structured' || !data.inputShape) return;
+      // The fine-tuned pick, physically smaller (its removed groups leave the tensors), checked against the masked model.
+      const m = new Map(layout.names.map((n, l) => [n, tensor(masks[l], { shape: layout.params[l].shape, device: layout.params[l].device })]));
+      try {
+        shrunk = writeShrunk(model, m, data.inputShape, dir);
+      } finally {
+        for (const t of m.values()) t.dispose();
+      }
+    },
   });
-  const pr: PickResult = { ...r, label, solution: index, sparsity, valErrorBefore: errBefore, valErrorAfter };
+  const pr: PickResult = { ...r, label, solution: index, sparsity, valErrorBefore: errBefore, valErrorAfter, ...(shrunk ? { shrunk } : {}) };
   writeJsonAtomic(file, pr);
   return pr;
 }

@@ -33,6 +33,7 @@ import { countOnes, type LayerMasks, type PrunableLayout } from './layout.js';
 import { GlobalMagnitude } from './global-magnitude.js';
 import { MAX_LAYER_PRUNE, phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
 import { BitSpace, taylorScores } from './phase2.js';
+import { GroupDecoder } from './structured.js';
 
 /** Hypervolume reference point in (error, kept fraction): both objectives live in [0, 1]. */
 export const HV_REF = [1, 1];
@@ -48,6 +49,8 @@ export interface SearchData {
   /** Training batches of epoch e (fine-tuning, Taylor importance); the consumer disposes them. */
   trainBatches: (epoch: number) => Iterable<BatchLike>;
   batchesPerEpoch?: number;
+  /** One example's shape (structured granularity: the picks are shrunk physically, which traces the model). */
+  inputShape?: number[];
   /** The whole validation split (reported after fine-tuning). */
   valBatches: () => Iterable<BatchLike>;
   /** The test set: evaluated once per reported network, at the end. */
@@ -118,17 +121,20 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
   identity.layers = layout.names.map((n, l) => `${n}:${layout.sizes[l]}`);
   const saved = readState(statePath, identity);
   const magnitudes = layout.magnitudes();
-  const decoder = new ThresholdDecoder(layout, magnitudes);
+  // Structured granularity: one gene per family of channel groups (structured.ts), else one per layer.
+  const decoder = ev.structure ? new GroupDecoder(layout, ev.structure, magnitudes, cfg.groupNorm) : new ThresholdDecoder(layout, magnitudes);
+  const nGenes = decoder instanceof GroupDecoder ? decoder.nGenes : layout.nLayers;
+  const seeds1 = decoder instanceof GroupDecoder ? decoder.seeds(cfg.magnitudeSeeds) : magnitudeGenomes(layout, magnitudes, cfg.magnitudeSeeds);
   const denseError = saved?.denseError ?? ev.denseError().error;
   const history: GenerationRecord[] = saved?.history ?? [];
   let ran = 0;
   const stopNow = () => o.stopAfterGenerations !== undefined && ran >= o.stopAfterGenerations;
   const bar = makeProgress({ enabled: o.progress ?? false, format: '{label} [{bar}] {value}/{total} | err {err} | size {size} | HV {hv} | {eps} eval/s | eta {eta_formatted}' });
 
-  const bounds = phase1Bounds(layout.nLayers);
+  const bounds = phase1Bounds(nGenes);
   const opts1: Nsga2Options<Float64Array> = {
     popSize: cfg.pop, rng: new Rng(cfg.seed),
-    sampling: seededSampling(magnitudeGenomes(layout, magnitudes, cfg.magnitudeSeeds), stratifiedSampling(layout.nLayers), { clone: (g) => Float64Array.from(g), maxShare: 0.5 }),
+    sampling: seededSampling(seeds1, stratifiedSampling(nGenes), { clone: (g) => Float64Array.from(g), maxShare: 0.5 }),
     crossover: sbx({ bounds }), mutation: polynomialMutation({ bounds }), termination: maxGenerations(cfg.phase1Gens),
   };
   const algo1 = saved ? Nsga2.restore(saved.phase1, opts1) : new Nsga2(opts1);
