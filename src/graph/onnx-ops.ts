@@ -7,6 +7,7 @@
  */
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
 import type { Attrs, OpName } from './ir.js';
 import {
   IMPORT_BATCHES, OnnxImportError, symToDim, protoNumbers, type Dyn, type ImportState, type Static, type Sym,
@@ -61,7 +62,8 @@ const pureOf = (imp: Imp, n: NodeProto, s: Sym[], what: string): number[] => s.m
 function emit(imp: Imp, n: NodeProto, op: OpName, ins: (Dyn | null)[], attrs: Attrs): Dyn {
   const t = IMPORT_BATCHES.map((b, i) => {
     try {
-      return RUN[op](ins.map((d) => (d ? d.t[i] : null)), attrs, { training: false, batch: b });
+      // In a scope: an op's temporaries (conv2d's channels-last copies) are freed, its output kept.
+      return tidy(() => RUN[op](ins.map((d) => (d ? d.t[i] : null)), attrs, { training: false, batch: b }));
     } catch (e) {
       return fail(imp, n, `topiary's ${op} refused it (${(e as Error).message})`);
     }

@@ -171,5 +171,11 @@ export function evoModelFor(c: { model: string; widths?: number[]; init?: string
     channelsOnly();
     return channelPopulationsFor(m, [...data.inputShape], c.model);
   }
-  return populationModelFor(m, c.model, kinds);
+  try {
+    return populationModelFor(m, c.model, kinds);
+  } catch (err) {
+    m.dispose();
+    if (err instanceof ConfigError && /not a plain Sequential/.test(err.message)) throw new ConfigError(`${err.message}; --populations channels makes its channel groups the populations (any model)`, err.issues, { cause: err });
+    throw err;
+  }
 }

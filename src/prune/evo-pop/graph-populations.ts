@@ -24,7 +24,7 @@ import { GraphModule, runGraph } from '../../graph/run.js';
 import { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { cat, ones, tensor } from '../../tensor/creation.js';
-import { tidy } from '../../tensor/scope.js';
+import { keep, tidy } from '../../tensor/scope.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { TokenPopulation } from './heads.js';
 
@@ -123,7 +123,7 @@ export class ChannelPopulationModel extends GraphModule {
   private indices(device: string): Tensor[] {
     let t = this.index.get(device);
     if (!t) {
-      t = this.points.map((p) => tensor(BigInt64Array.from(p.columns, (c) => BigInt(c)), { shape: [p.columns.length], device }));
+      t = this.points.map((p) => keep(tensor(BigInt64Array.from(p.columns, (c) => BigInt(c)), { shape: [p.columns.length], device }))); // kept: they outlive the forward's scope
       this.index.set(device, t);
     }
     return t;
