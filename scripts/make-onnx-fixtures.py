@@ -10,7 +10,8 @@ Models: an MLP with LayerNorm and GELU (opset 17: LayerNormalization), a CNN wit
 max pooling, a ResNet basic block with a projection shortcut, a depthwise-separable net (ReLU6 as
 Clip), a tiny transformer encoder layer (opset 13: its LayerNorm decomposed into ReduceMean,
 Sub, Pow, Sqrt, Div; the attention's head split through Shape-derived Reshapes), an
-MNIST-shaped CNN for the command-line test, and a net with ConvTranspose (strided, output_padding, grouped). Exported with
+MNIST-shaped CNN for the command-line test, a net with ConvTranspose (strided, output_padding, grouped), and a token
+transformer whose input is int64 token ids (nn.Embedding: a Gather on the input; `--only tokens` writes it alone). Exported with
 training=PRESERVE from eval mode, so BatchNorm stays a BatchNormalization node (EVAL would fold it
 into the conv) and the batch axis is dynamic ('N').
 
@@ -158,6 +159,24 @@ class MnistCnn(nn.Module):
         return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
+class TokenTransformer(nn.Module):
+    """Token ids [N, 6] (int64) -> nn.Embedding (a Gather on the input) + a learned position table ->
+    one encoder layer -> mean over tokens -> head."""
+
+    VOCAB = 20
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(self.VOCAB, 16)
+        self.pos = nn.Parameter(torch.randn(1, 6, 16) * 0.1)
+        self.layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, ids):
+        x = self.embed(ids) + self.pos
+        return self.head(self.layer(x).mean(dim=1))
+
+
 MODELS = [
     ('mlp', Mlp, [1, 8, 8], 17),
     ('cnn_bn', CnnBn, [3, 16, 16], 13),
@@ -166,12 +185,15 @@ MODELS = [
     ('transformer', Transformer, [6, 16], 13),
     ('mnist_cnn', MnistCnn, [1, 28, 28], 17),
     ('upconv', UpConv, [3, 12, 10], 17),
+    ('tokens', TokenTransformer, [6], 17),
 ]
 
 
-def main():
+def main(only=None):
     os.makedirs(OUT, exist_ok=True)
     for name, cls, shape, opset in MODELS:
+        if only and name not in only:
+            continue
         torch.manual_seed(0)
         m = cls()
         with torch.no_grad():
@@ -182,7 +204,8 @@ def main():
                     mod.weight.copy_(torch.randn(mod.num_features) * 0.2 + 1)
                     mod.bias.copy_(torch.randn(mod.num_features) * 0.1)
         m.eval()
-        x = torch.randn([3] + shape)
+        tokens = cls is TokenTransformer
+        x = torch.randint(0, cls.VOCAB, [3] + shape) if tokens else torch.randn([3] + shape)
         path = os.path.join(OUT, name + '.onnx')
         torch.onnx.export(m, x, path, opset_version=opset, input_names=['input'], output_names=['output'],
                           dynamic_axes={'input': {0: 'N'}, 'output': {0: 'N'}},
@@ -200,7 +223,7 @@ def main():
         running = {k: flat(b) for k, b in m.named_buffers() if 'running' in k}
         case = {
             'name': name, 'opset': opset, 'inputShape': shape,
-            'input': {'shape': list(x.shape), 'data': flat(x)},
+            'input': {'shape': list(x.shape), 'data': x.reshape(-1).tolist() if tokens else flat(x), 'dtype': str(x.dtype).replace('torch.', '')},
             'output': {'shape': list(y.shape), 'data': flat(y)},
             'trainOutput': {'shape': list(yt.shape), 'data': flat(yt)},
             'runningAfterTrainStep': running,
@@ -366,5 +389,7 @@ if __name__ == '__main__':
         zoo(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64)
     elif len(sys.argv) > 2 and sys.argv[1] == '--mnist':
         mnist(sys.argv[2])
+    elif len(sys.argv) > 2 and sys.argv[1] == '--only':
+        main(sys.argv[2].split(','))
     else:
         main()

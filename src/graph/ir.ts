@@ -31,6 +31,7 @@ export type Dim = number | 'N';
  *   to the traced batch); permute {dims}; squeeze {dim|null}; unsqueeze {dim}
  * - slice {dim, start, end, step} (end clipped to the size); select {dim, index}; pad {pads, value} (torch order: last dim first)
  * - cat/stack [...xs] {dim}; sum/mean {dims|null, keepdim}
+ * - embedding [table, ids]: rows of the table at integer ids, shape [...ids, ...table.shape[1:]] (an imported Gather)
  */
 export const OPS = [
   'linear', 'matmul', 'addmm', 'conv2d', 'batchNorm', 'layerNorm', 'dropout', 'maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d',
@@ -38,6 +39,7 @@ export const OPS = [
   'leakyRelu', 'softmax', 'logSoftmax', 'clamp',
   'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'pow', 'rsub',
   'flatten', 'reshape', 'permute', 'squeeze', 'unsqueeze', 'expand', 'slice', 'select', 'pad', 'cat', 'stack', 'sum', 'mean',
+  'embedding',
 ] as const;
 export type OpName = (typeof OPS)[number];
 const OP_SET = new Set<string>(OPS);

@@ -197,13 +197,22 @@ function topoOrder(g: GraphProto, known: Set<string>, file: string): NodeProto[]
   return order;
 }
 
+/** The input dtypes imported: float data, or integer ids (token ids read by a Gather: an embedding). */
+const INPUT_DTYPES: DType[] = ['float32', 'int64', 'int32'];
+
+/** The input's dtype (checked by exampleShape). */
+function inputDtype(g: GraphProto, input: string): DType {
+  const tt = g.input.find((v) => v.name === input)!.type!.value.value as { elemType: number };
+  return dtypeOf(tt.elemType, `input '${input}'`).dt;
+}
+
 /** The example shape: options' or the file's (its dim 0 is the batch). */
 function exampleShape(g: GraphProto, input: string, o: ImportOptions, file: string): number[] {
   const vi = g.input.find((v) => v.name === input)!;
   const tt = vi.type?.value.case === 'tensorType' ? vi.type.value.value : undefined;
   if (!tt) throw new OnnxImportError(`ONNX import: ${file}: input '${input}' is not a tensor`);
   const { dt } = dtypeOf(tt.elemType, `input '${input}'`);
-  if (dt !== 'float32') throw new OnnxImportError(`ONNX import: ${file}: input '${input}' is ${dt}; topiary imports models with one float32 input`);
+  if (!INPUT_DTYPES.includes(dt)) throw new OnnxImportError(`ONNX import: ${file}: input '${input}' is ${dt}; topiary imports models with one float32 input, or int64 / int32 ids (token embeddings)`);
   const dims = tt.shape?.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : null)) ?? null;
   if (o.inputShape) {
     if (!o.inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new OnnxImportError(`ONNX import: inputShape [${o.inputShape}] must hold positive integers`);
@@ -260,8 +269,11 @@ export function importOnnx(pathOrBytes: string | Uint8Array, o: ImportOptions = 
     const imp = new ImportState(graph, g, opset, src, order);
     let gm: GraphModule | null = null;
     try {
-      const xv = graph.addValue('input', 'input', ['N', ...shape], 'float32');
-      const xs: [Tensor, Tensor] = [ones([IMPORT_BATCHES[0], ...shape]), ones([IMPORT_BATCHES[1], ...shape])];
+      const dt = inputDtype(g, inputName);
+      const xv = graph.addValue('input', 'input', ['N', ...shape], dt);
+      // Ids are zeros at import (a valid row of any embedding); only shapes are read from these.
+      const example = (b: number) => (dt === 'float32' ? ones([b, ...shape]) : zeros([b, ...shape], { dtype: dt }));
+      const xs: [Tensor, Tensor] = [example(IMPORT_BATCHES[0]), example(IMPORT_BATCHES[1])];
       xs.forEach((t) => imp.own(t));
       imp.setDyn(inputName, { v: xv, t: xs, sym: [{ a: 0, k: 1 }, ...shape.map((d) => ({ a: d, k: 0 }))] });
       for (const n of order) {

@@ -536,7 +536,7 @@ function split(imp: Imp, n: NodeProto): void {
 
 function gather(imp: Imp, n: NodeProto): void {
   const [data, idx] = [input(n, 0), input(n, 1)];
-  if (!imp.isStatic(idx)) fail(imp, n, 'indices computed from the input (an embedding lookup) are not supported');
+  if (!imp.isStatic(idx)) { embeddingLookup(imp, n); return; }
   const is = imp.staticOf(idx, 'indices');
   const indices = pureOf(imp, n, symsOf(is), 'indices');
   if (imp.isStatic(data) && smallStatic(imp, n)) {
@@ -558,6 +558,16 @@ function gather(imp: Imp, n: NodeProto): void {
   if (is.dims.length !== 1) fail(imp, n, `indices of rank ${is.dims.length}`);
   const parts = norm.map((j) => emit(imp, n, 'slice', [x], { dim: axis, start: j, end: j + 1, step: 1 }));
   single(imp, n, parts.length === 1 ? parts[0] : emit(imp, n, 'cat', parts, { dim: axis }));
+}
+
+/** Gather(table, ids) with ids from the input (nn.Embedding): rows of a parameter table, axis 0. */
+function embeddingLookup(imp: Imp, n: NodeProto): void {
+  const [data, idx] = [input(n, 0), input(n, 1)];
+  if (!imp.isInit(data)) fail(imp, n, 'indices computed from the input gather from a computed tensor (only a parameter table, an embedding, is supported)');
+  if (aInt(n, 'axis', 0) !== 0) fail(imp, n, 'indices computed from the input along an axis other than 0 (an embedding gathers rows)');
+  const ids = dyn(imp, idx);
+  if (ids.t[0].dtype !== 'int64' && ids.t[0].dtype !== 'int32') fail(imp, n, `indices of dtype ${ids.t[0].dtype}`);
+  single(imp, n, emit(imp, n, 'embedding', [dyn(imp, data), ids], {}));
 }
 
 function unsqueeze(imp: Imp, n: NodeProto): void {

@@ -71,6 +71,7 @@ export const RUN: Record<OpName, Run> = {
   unsqueeze: ([x], at) => x!.unsqueeze(num(at, 'dim')),
   expand: ([x], at, c) => x!.expand(withBatch(at.shape as (number | null)[], c)),
   slice: ([x], at) => x!.slice(num(at, 'dim'), num(at, 'start'), num(at, 'end'), num(at, 'step')),
+  embedding: ([w, ids]) => w!.indexSelect(0, ids!.reshape(-1)).view([...ids!.shape, ...w!.shape.slice(1)]), // [...ids, D]
   select: ([x], at) => x!.select(num(at, 'dim'), num(at, 'index')),
   pad: ([x], at) => F.pad(x!, at.pads as number[], num(at, 'value')),
   cat: (xs, at) => cat(xs as Tensor[], num(at, 'dim')),
