@@ -17,6 +17,7 @@ import {
   type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto,
   AttributeProtoSchema, NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema,
 } from './proto/onnx_pb.js';
+import { foldBatchNorm } from './fold.js';
 import { trace } from './trace.js';
 
 /** An op (or an op's form) that ONNX cannot express here; nothing is written. */
@@ -33,6 +34,12 @@ export interface OnnxOptions {
   batch?: number;
   /** Recorded in the file (producer_version, doc_string). */
   docString?: string;
+  /**
+   * Fold each BatchNorm into the convolution before it (src/graph/fold.ts) before writing: fewer
+   * nodes and initializers; a folded convolution keeps its weight's name and gets '<conv>.bias'.
+   * Off by default (the file then holds every parameter and buffer under topiary's names).
+   */
+  foldBatchNorm?: boolean;
 }
 
 const MIN_OPSET = 13, MAX_OPSET = 21;
@@ -384,9 +391,11 @@ export function encodeOnnx(model: Module, o: OnnxOptions): Uint8Array {
   const opset = o.opset ?? 17;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) throw new OnnxExportError(`ONNX export: opset ${opset} is not supported (${MIN_OPSET} to ${MAX_OPSET}; 17 by default)`);
   const g = trace(model, { inputShape: o.inputShape, batch: o.batch });
+  const folded = o.foldBatchNorm ? foldBatchNorm(g, model.stateDict()) : null;
   try {
-    return graphToOnnx(g, model.stateDict(), { opset, docString: o.docString });
+    return folded ? graphToOnnx(folded.graph, folded.state, { opset, docString: o.docString }) : graphToOnnx(g, model.stateDict(), { opset, docString: o.docString });
   } finally {
+    folded?.dispose();
     g.dispose();
   }
 }

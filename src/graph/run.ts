@@ -7,7 +7,10 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { DType } from '../core/dtype.js';
 import { ArgumentError, SerializationError, ShapeError } from '../core/errors.js';
+import { call } from '../core/binding.js';
 import { Conv2d } from '../nn/layers.js';
+import { autoSparseConv2d } from '../nn/sparse/conv.js';
+import { autoSparseLinear } from '../nn/sparse/linear.js';
 import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tensor } from '../tensor/creation.js';
@@ -17,6 +20,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { cat, stack } from '../tensor/creation.js';
 import { graphFromJSON, type Attrs, type Graph, type GraphJSON, type Node, type OpName } from './ir.js';
 import { inModule, trace, tracing } from './trace.js';
+import { foldBatchNorm, type FoldedGraph } from './fold.js';
 
 type Pair = [number, number];
 type Ins = (Tensor | null)[];
@@ -38,11 +42,14 @@ function binary(name: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minim
 
 /** One function per op of ir.ts's OPS. */
 export const RUN: Record<OpName, Run> = {
-  linear: ([x, w, b]) => F.linear(x!, w!, b),
+  // In eval mode a sparse enough weight runs through the sparse kernels, as in the Linear and Conv2d layers.
+  linear: ([x, w, b], _, c) => (!c.training && autoSparseLinear(x!, w!, b)) || F.linear(x!, w!, b),
   matmul: ([a, b]) => a!.matmul(b!),
   addmm: ([c, a, b], at) => F.addmm(c!, a!, b!, num(at, 'beta'), num(at, 'alpha')),
-  conv2d: ([x, w, b], at) => {
+  conv2d: ([x, w, b], at, c) => {
     const o = { stride: at.stride as Pair, padding: at.padding as Pair, dilation: at.dilation as Pair, groups: num(at, 'groups') };
+    const sparse = !c.training && autoSparseConv2d(x!, w!, b, o);
+    if (sparse) return sparse;
     // The same layout choice as the Conv2d layer, so a graph gives the layer's numbers exactly.
     if (Conv2d.channelsLast && w!.device === 'cpu') return F.conv2d(x!.contiguous('channels_last'), w!.contiguous('channels_last'), b, o);
     return F.conv2d(x!, w!, b, o);
@@ -191,13 +198,44 @@ export class GraphModule extends Module {
     return new GraphModule(trace(model, { inputShape }), model.stateDict());
   }
 
+  /**
+   * In eval mode, run a copy of the graph with each BatchNorm folded into the convolution before it
+   * (src/graph/fold.ts; conv weights stored channels-last when Conv2d.channelsLast is on). Outputs
+   * differ from the unfolded graph's by rounding (at most 1e-5 on the zoo models); off by default,
+   * so that a GraphModule gives its source module's numbers exactly. The folded copy is rebuilt when
+   * a parameter or buffer changes (libtorch's version counters) or is replaced.
+   */
+  foldBatchNorm = false;
+  private _plan: { tensors: Tensor[]; versions: number[]; channelsLast: boolean; folded: FoldedGraph } | null = null;
+
+  /** The folded graph and state for the current parameters (see foldBatchNorm). */
+  private inferencePlan(): FoldedGraph {
+    const state = this.stateDict();
+    const tensors = this.graph.usedState().map((v) => state[v.name]);
+    const versions = call('tensorVersions', tensors.map((t) => t.h)) as number[];
+    const p = this._plan;
+    if (p && p.channelsLast === Conv2d.channelsLast && p.tensors.length === tensors.length &&
+        p.tensors.every((t, i) => t === tensors[i] && p.versions[i] === versions[i])) return p.folded;
+    p?.folded.dispose();
+    this._plan = null;
+    const folded = foldBatchNorm(this.graph, state, { channelsLastWeights: Conv2d.channelsLast });
+    this._plan = { tensors, versions, channelsLast: Conv2d.channelsLast, folded };
+    return folded;
+  }
+
   forward(x: Tensor): Tensor {
+    if (this.foldBatchNorm && !this.training && !tracing()) {
+      const p = this.inferencePlan();
+      return runGraph(p.graph, p.state, [x])[0];
+    }
     return runGraph(this.graph, this.stateDict(), [x], { training: this.training })[0];
   }
 
   override get typeName(): string { return 'GraphModule'; }
 
   override dispose(): void {
+    this._plan?.folded.dispose();
+    this._plan = null;
     super.dispose();
     this.graph.dispose();
   }

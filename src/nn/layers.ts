@@ -6,6 +6,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { pytorchDefault_ } from './init.js';
 import { Module } from './module.js';
 import { autoSparseLinear } from './sparse/linear.js';
+import { sequentialInference } from './sparse/chain.js';
+import { autoSparseConv2d } from './sparse/conv.js';
 
 type Pair = number | [number, number];
 const pair = (x: Pair): [number, number] => (Array.isArray(x) ? x : [x, x]);
@@ -62,6 +64,8 @@ export class Conv2d extends Module {
   static channelsLast = true;
   forward(x: Tensor): Tensor {
     const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
+    const sparse = !this.training && autoSparseConv2d(x, this.weight, this.bias, o);
+    if (sparse) return sparse;
     if (Conv2d.channelsLast && x.ndim === 4 && this.weight.device === 'cpu') {
       return F.conv2d(x.contiguous('channels_last'), this.weight.contiguous('channels_last'), this.bias, o);
     }
@@ -136,6 +140,9 @@ export class Sequential extends Module {
   at(i: number): Module { return this._children.get(String(i < 0 ? this._children.size + i : i))!; }
   append(m: Module): this { this.registerModule(String(this._children.size), m); return this; }
   forward(x: Tensor): Tensor {
+    // In eval mode, runs of sparse Linear (+ ReLU) layers go through one fused call (src/nn/sparse/chain.ts).
+    const fused = !this.training && sequentialInference([...this._children.values()], x);
+    if (fused) return fused;
     let y = x;
     for (const m of this._children.values()) y = m.call(y);
     return y;

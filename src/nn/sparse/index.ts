@@ -7,3 +7,5 @@ export {
   sparseLinear, autoSparseLinear, sparseMaxDensity, SPARSE_RULE, setSparseInference, sparseInferenceEnabled, withDenseInference,
   weightDensity, sparseCacheInfo, clearSparseCache, type SparseLayout,
 } from './linear.js';
+export { autoSparseChain, sparseChain, sequentialInference, CHAIN_MAX_DENSE_ELEMENTS, type ChainLayer } from './chain.js';
+export { autoSparseConv2d, sparseConv2d, SPARSE_CONV_RULE, type ConvGeometry } from './conv.js';

@@ -1,0 +1,96 @@
+/**
+ * Fused sparse inference for chains of Linear (+ ReLU) layers, and a sparse Conv2d path.
+ *
+ * A chain (LeNet-300-100's Linear, ReLU, Linear, ReLU, Linear) runs in one native call
+ * (native/src/ops_sparse.cc, sparseChain): bias and ReLU are applied where each result is made, the
+ * activations between layers stay in a per-thread scratch buffer, and at batch > 1 they stay in the
+ * transposed tiles the next sparse product reads. A layer too dense for the sparse kernel runs
+ * inside the chain only when it is small (under SPARSE_RULE's minElements, where the call and not the
+ * product is the cost); a larger dense layer makes the chain decline, and the layers run one by one,
+ * each through Linear's own automatic choice. So the chain is never chosen where a layer would run
+ * sparse although the dense op is faster.
+ */
+import { call, type Handle } from '../../core/binding.js';
+import { ShapeError } from '../../core/errors.js';
+import { recorder } from '../../tensor/record.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { Module } from '../module.js';
+import { Flatten, Linear, ReLU } from '../layers.js';
+import { SPARSE_RULE, sparseInferenceEnabled, sparseMaxDensity } from './linear.js';
+
+export interface ChainLayer { weight: Tensor; bias: Tensor | null; relu: boolean }
+
+/** Elements up to which a layer too dense for the sparse kernel still runs inside a chain. */
+export const CHAIN_MAX_DENSE_ELEMENTS = Math.min(...SPARSE_RULE.map((r) => r.minElements));
+
+/**
+ * The automatic path (`flattenFrom`: a Flatten(flattenFrom) before the chain, done in the same
+ * call): the chain's output, or null when it does not pay (no layer sparse enough for
+ * SPARSE_RULE at this batch size, or a large layer that is not), when tracing, when the sparse path
+ * is switched off, and for inputs the kernel does not take (grad mode on, another dtype or device).
+ */
+export function autoSparseChain(x: Tensor, layers: ChainLayer[], o: { flattenFrom?: number } = {}): Tensor | null {
+  if (!sparseInferenceEnabled() || recorder !== null || layers.length === 0) return null;
+  const xs = x.shape;
+  const from = o.flattenFrom ?? xs.length - 1;
+  if (xs.length === 0 || from < 0 || from >= xs.length) return null;
+  let batch = 1;
+  for (let i = 0; i < from; i++) batch *= xs[i];
+  const h = call('sparseChain', x.h, layers.map((l) => l.weight.h), layers.map((l) => (l.bias ? l.bias.h : null)),
+    layers.map((l) => (l.relu ? 1 : 0)), layers.map((l) => sparseMaxDensity(batch, l.weight.numel)), CHAIN_MAX_DENSE_ELEMENTS, true,
+    o.flattenFrom ?? null) as Handle | null;
+  return h === null ? null : new Tensor(h);
+}
+
+/**
+ * The chain through the fused kernel whatever the densities (no autograd: inference only).
+ * `sparse[l]` false runs layer l as a dense loop inside the chain (default: every layer sparse).
+ */
+export function sparseChain(x: Tensor, layers: ChainLayer[], o: { sparse?: boolean[] } = {}): Tensor {
+  if (layers.length === 0) throw new ShapeError('sparseChain: no layers');
+  const h = call('sparseChain', x.h, layers.map((l) => l.weight.h), layers.map((l) => (l.bias ? l.bias.h : null)),
+    layers.map((l) => (l.relu ? 1 : 0)), layers.map((_, i) => (o.sparse && o.sparse[i] === false ? -1 : 1)), Infinity, false) as Handle | null;
+  if (h === null) throw new ShapeError('sparseChain: no layer runs sparse (give at least one)');
+  return new Tensor(h);
+}
+
+const hooked = (m: Module) => (m as unknown as { _hooks: unknown[] })._hooks.length > 0;
+const isLinear = (m: Module | undefined): m is Linear => m !== undefined && !m.training && m.constructor === Linear && !hooked(m);
+const isRelu = (m: Module | undefined) => m !== undefined && m.constructor === ReLU && !hooked(m);
+/** A plain Flatten(startDim >= 1) up to the last dim, which the chain can do in the same call. */
+const flattenFrom = (m: Module | undefined): number | undefined =>
+  m !== undefined && m.constructor === Flatten && !hooked(m) && (m as Flatten).endDim === -1 && (m as Flatten).startDim >= 1 ? (m as Flatten).startDim : undefined;
+
+/**
+ * Sequential's inference path: runs `mods` on x with each run of at least two plain Linear layers
+ * (each optionally followed by a ReLU; no forward hooks, which the fused call would skip), and a
+ * plain Flatten just before it, through `autoSparseChain`, falling back to the layers' own calls where the chain declines. Null, having
+ * run nothing, when `mods` holds no such run.
+ */
+export function sequentialInference(mods: Module[], x: Tensor): Tensor | null {
+  if (!sparseInferenceEnabled() || recorder !== null) return null;
+  const runs: [number, number][] = [];
+  for (let i = 0; i < mods.length; i++) {
+    if (!isLinear(mods[i])) continue;
+    let j = i, linears = 0;
+    while (isLinear(mods[j])) { j++; linears++; if (isRelu(mods[j])) j++; }
+    if (linears >= 2) runs.push([i, j]);
+    i = j - 1;
+  }
+  if (runs.length === 0) return null;
+  let y = x, i = 0;
+  for (const [a, b] of runs) {
+    const from = a > i ? flattenFrom(mods[a - 1]) : undefined;
+    for (; i < (from === undefined ? a : a - 1); i++) y = mods[i].call(y);
+    const layers: ChainLayer[] = [];
+    for (let k = a; k < b; k++) {
+      const m = mods[k];
+      if (m instanceof Linear) layers.push({ weight: m.weight, bias: m.bias, relu: false });
+      else layers[layers.length - 1].relu = true;
+    }
+    const z = autoSparseChain(y, layers, { flattenFrom: from });
+    if (z) { y = z; i = b; }
+  }
+  for (; i < mods.length; i++) y = mods[i].call(y);
+  return y;
+}
