@@ -40,6 +40,7 @@ export function searchCommand(): Command {
     .option('--pick <list>', 'also fine-tune the best solution at each of these sparsities, e.g. 0.5,0.9', numList('pick'))
     .addOption(new Option('--granularity <g>', 'unstructured (weights) or structured (phase 1 removes whole channel groups; needs --phase2-gens 0; picks written shrunk)').choices(['unstructured', 'structured']))
     .addOption(new Option('--group-norm <n>', 'structured: rank channel groups by their l1 or l2 norm').choices(['l1', 'l2']))
+    .option('--racing', 'stop a candidate\'s evaluation once it cannot enter the front (validation images hardest first); same front, faster')
     .option('--seed <n>', 'random seed', int('seed'))
     .option('--threads <n>', 'libtorch threads', int('threads'))
     .option('--workers <n>', 'evaluate each generation\'s candidates in n worker threads (default 1: in this thread; same results)', int('workers'))

@@ -17,6 +17,7 @@ import { EvalPool, hierMoeaSearch, MaskedEvaluator, PrunableLayout, SearchConfig
 import { graphOf } from '../prune/hier-moea/model-source.js';
 import { normsOf } from '../prune/hier-moea/norms.js';
 import { groupStructure } from '../prune/hier-moea/structured.js';
+import { hardestFirst } from '../prune/hier-moea/racing.js';
 import { renderResultsDoc, type HierMoeaRunResult, type ReproRun } from '../prune/hier-moea/results-doc.js';
 import { firstNonFinite, loadSafetensors } from '../tensor/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -145,7 +146,9 @@ async function searchIn(cfg: SearchConfig, o: HierMoeaRunOptions): Promise<HierM
       throw new ConfigError(`valSize: ${cfg.valSize} is larger than the validation split (${split} examples)`, [{ path: 'valSize', message: `at most ${split}` }]);
     }
     const valSub = new DataLoader({ dataset: data.valLoader.dataset, indices: data.valLoader.indices.slice(0, cfg.valSize) }, { batchSize: cfg.evalBatchSize, device: cfg.device });
-    const val = [...valSub.epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+    let val = [...valSub.epoch(0)].map((b) => ({ x: b.x, y: b.y }));
+    // Racing: hardest images first, so a dominated candidate's errors come early (racing.ts).
+    if (cfg.racing) val = hardestFirst(model, val, cfg.evalBatchSize);
     const calib: Tensor[] = [];
     if (normsOf(model).layers.length > 0) { // BatchNorm modules, or an imported graph's batchNorm nodes
       // Training data without augmentation, in a fixed seeded order: every candidate sees the same batches.

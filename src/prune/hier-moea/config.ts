@@ -71,6 +71,12 @@ export const SearchConfig = z.object({
    * single weights, so a structured search runs phase 1 only (phase2Gens 0).
    */
   granularity: z.enum(['unstructured', 'structured']).default('unstructured'),
+  /**
+   * Racing (racing.ts): a candidate's evaluation stops once it is strictly dominated by the phase's
+   * archive whatever its remaining images give (validation images put hardest first). The front is
+   * the full evaluation's; NSGA-II sees a lower bound for the stopped candidates' errors.
+   */
+  racing: z.boolean().default(false),
   groupNorm: z.enum(['l1', 'l2']).default('l1'),
 }).strict();
 
@@ -82,8 +88,8 @@ export type SearchConfig = z.infer<typeof SearchConfig>;
  */
 export const SEARCH_IDENTITY: (keyof SearchConfig)[] = [
   'pop', 'phase1Gens', 'phase2Gens', 'valSize', 'importance', 'importanceBatches', 'tolerance', 'temperature',
-  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds', 'magnitudeSeeds', 'granularity', 'groupNorm',
+  'mutationRate', 'crossover', 'bnBatches', 'bnBatchSize', 'seed', 'phase2Seeds', 'magnitudeSeeds', 'granularity', 'groupNorm', 'racing',
 ];
 
 /** What a search saved before an option existed ran with (its identity lacks the key). */
-export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0, magnitudeSeeds: [], granularity: 'unstructured', groupNorm: 'l1' };
+export const LEGACY_IDENTITY: Partial<Record<keyof SearchConfig, unknown>> = { phase2Seeds: 0, magnitudeSeeds: [], granularity: 'unstructured', groupNorm: 'l1', racing: false };

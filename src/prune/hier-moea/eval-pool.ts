@@ -74,13 +74,14 @@ export type WorkerMessage =
   | { type: 'fatal'; name: string; message: string };
 
 /** Pool to worker. */
-export interface EvalRequest { type: 'eval'; id: number; masks: LayerMasks }
+export interface EvalRequest { type: 'eval'; id: number; masks: LayerMasks; maxWrong?: number }
 
 interface Slot { index: number; worker: Worker; busy: number | null }
 
 interface Batch {
   count: number;
   masksOf: (i: number) => LayerMasks;
+  maxWrongOf?: (i: number) => number | undefined;
   results: CandidateResult[];
   next: number;
   done: number;
@@ -146,7 +147,7 @@ export class EvalPool implements BatchEvaluator {
   }
 
   /** The candidates of one generation, spread over the workers; results in candidate order. One batch at a time. */
-  evaluateBatch(count: number, masksOf: (i: number) => LayerMasks): Promise<CandidateResult[]> {
+  evaluateBatch(count: number, masksOf: (i: number) => LayerMasks, maxWrongOf?: (i: number) => number | undefined): Promise<CandidateResult[]> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new ArgumentError('EvalPool: the pool is closed'));
     if (this.batch) return Promise.reject(new ArgumentError('EvalPool: a batch is already being evaluated (one at a time)'));
@@ -154,7 +155,7 @@ export class EvalPool implements BatchEvaluator {
     const t0 = performance.now();
     return new Promise<CandidateResult[]>((resolve, reject) => {
       this.batch = {
-        count, masksOf, results: new Array<CandidateResult>(count), next: 0, done: 0,
+        count, masksOf, maxWrongOf, results: new Array<CandidateResult>(count), next: 0, done: 0,
         resolve: (r) => { this.evaluations += count; this.seconds += (performance.now() - t0) / 1000; resolve(r); },
         reject,
       };
@@ -225,15 +226,16 @@ export class EvalPool implements BatchEvaluator {
     const b = this.batch;
     if (!b || slot.busy !== null || b.next >= b.count) return;
     const id = b.next++;
-    let masks: LayerMasks;
+    let masks: LayerMasks, maxWrong: number | undefined;
     try {
       masks = b.masksOf(id);
+      maxWrong = b.maxWrongOf?.(id);
     } catch (e) {
       this.fail(e as Error);
       return;
     }
     slot.busy = id;
-    slot.worker.postMessage({ type: 'eval', id, masks } satisfies EvalRequest);
+    slot.worker.postMessage({ type: 'eval', id, masks, ...(maxWrong !== undefined ? { maxWrong } : {}) } satisfies EvalRequest);
   }
 
   /** Idle workers do not keep the process alive (a pool that is never closed cannot hang it). */

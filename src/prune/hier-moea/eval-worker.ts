@@ -53,7 +53,7 @@ try {
 
 port.on('message', (m: EvalRequest) => {
   try {
-    post({ type: 'result', id: m.id, result: ev.evaluate(m.masks) });
+    post({ type: 'result', id: m.id, result: ev.evaluate(m.masks, m.maxWrong) });
   } catch (e) {
     post({ type: 'failed', id: m.id, ...describe(e) });
   }

@@ -25,7 +25,11 @@ export interface EvaluatorData {
   calib: Tensor[];
 }
 
-export interface CandidateResult { error: number; correct: number; n: number }
+/**
+ * error = wrong / n. A candidate stopped by racing (racing.ts) has `seen` < n: the images it was
+ * scored on, `correct` of them right, and `error` the lower bound (wrong so far) / n.
+ */
+export interface CandidateResult { error: number; correct: number; n: number; seen?: number }
 
 /**
  * Scores the candidates of one generation. `masksOf(i)` makes candidate i's masks when it is
@@ -34,7 +38,11 @@ export interface CandidateResult { error: number; correct: number; n: number }
  * Implemented by MaskedEvaluator (in this thread, one after another) and EvalPool (worker threads).
  */
 export interface BatchEvaluator {
-  evaluateBatch(count: number, masksOf: (i: number) => LayerMasks): Promise<CandidateResult[]>;
+  /**
+   * `maxWrongOf(i)`, when given and defined, lets candidate i stop once it has made more errors than
+   * that (racing); an evaluator may also ignore it and score every image.
+   */
+  evaluateBatch(count: number, masksOf: (i: number) => LayerMasks, maxWrongOf?: (i: number) => number | undefined): Promise<CandidateResult[]>;
 }
 
 export class MaskedEvaluator implements BatchEvaluator {
@@ -109,30 +117,37 @@ export class MaskedEvaluator implements BatchEvaluator {
   }
 
   /** One candidate: masks in place, BatchNorm recalibrated, forward over the validation subset. */
-  evaluate(masks: LayerMasks): CandidateResult {
+  evaluate(masks: LayerMasks, maxWrong?: number): CandidateResult {
     const t0 = performance.now();
     this.apply(masks);
-    const r = this.forwardVal();
+    const r = this.forwardVal(maxWrong);
     this.evaluations++;
     this.seconds += (performance.now() - t0) / 1000;
     return r;
   }
 
   /** The sequential BatchEvaluator: the candidates one after another, in this thread. */
-  async evaluateBatch(count: number, masksOf: (i: number) => LayerMasks): Promise<CandidateResult[]> {
+  async evaluateBatch(count: number, masksOf: (i: number) => LayerMasks, maxWrongOf?: (i: number) => number | undefined): Promise<CandidateResult[]> {
     const out: CandidateResult[] = [];
-    for (let i = 0; i < count; i++) out.push(this.evaluate(masksOf(i)));
+    for (let i = 0; i < count; i++) out.push(this.evaluate(masksOf(i), maxWrongOf?.(i)));
     return out;
   }
 
-  /** Forward over the validation subset in eval mode, as the model stands now. */
-  forwardVal(): CandidateResult {
+  /**
+   * Forward over the validation subset in eval mode, as the model stands now. With `maxWrong`, it
+   * stops after the first batch that brings the errors past it (racing.ts).
+   */
+  forwardVal(maxWrong?: number): CandidateResult {
     const was = this.model.training;
     this.model.eval();
-    let correct = 0;
+    let correct = 0, seen = 0;
     try {
       for (const b of this.data.val) {
         correct += tidy(() => noGrad(() => this.model.call(b.x).argmax(1).eq(b.y).sum().item()));
+        seen += b.y.shape[0];
+        if (maxWrong !== undefined && seen < this.n && seen - correct > maxWrong) {
+          return { error: (seen - correct) / this.n, correct, n: this.n, seen };
+        }
       }
     } finally {
       this.model.train(was);

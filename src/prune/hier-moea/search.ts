@@ -34,6 +34,7 @@ import { GlobalMagnitude } from './global-magnitude.js';
 import { MAX_LAYER_PRUNE, phase1Bounds, stratifiedSampling, ThresholdDecoder } from './phase1.js';
 import { BitSpace, taylorScores } from './phase2.js';
 import { GroupDecoder } from './structured.js';
+import { maxWrong } from './racing.js';
 
 /** Hypervolume reference point in (error, kept fraction): both objectives live in [0, 1]. */
 export const HV_REF = [1, 1];
@@ -69,6 +70,8 @@ export interface GenerationRecord {
   seconds: number;
   rates?: Rates;
   success?: { off: number | null; on: number | null };
+  /** Racing: candidates stopped early, and the fraction of (candidates x validation images) scored. */
+  racing?: { stopped: number; scored: number };
 }
 
 export interface AnchorRecord extends Anchors {
@@ -144,6 +147,15 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
   let algo2: Nsga2<BitSet> | null = null;
   let mutation: AdaptiveMutation | null = null;
   let space: BitSpace | null = null;
+  // Racing: the most errors each candidate may make before it cannot enter the archive (racing.ts).
+  const raceBounds = <G extends Genome>(archive: ParetoArchive<G>, kept: number[]) => {
+    if (!cfg.racing) return undefined;
+    const front = archive.entries().map((e) => e.objectives);
+    return (i: number) => maxWrong(front, kept[i], ev.n);
+  };
+  const racingOf = (res: { seen?: number; n: number }[]) => (cfg.racing
+    ? { racing: { stopped: res.filter((r) => r.seen !== undefined).length, scored: res.reduce((s, r) => s + (r.seen ?? r.n), 0) / res.reduce((s, r) => s + r.n, 0) } }
+    : {});
   const save = () => writeJsonAtomic(statePath, {
     format: 'topiary.hier-moea.search', version: 1, identity, denseError, phase1: algo1.state(), anchors,
     phase2: algo2?.state() ?? null, rates: mutation?.rates ?? null, history, archive1: archive1.state(), archive2: archive2?.state() ?? null,
@@ -161,11 +173,12 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
       if (stopNow()) { save(); return outcome(false); }
       const t0 = performance.now();
       const batch = algo1.ask();
-      const res = await batchEv.evaluateBatch(batch.length, (i) => decoder.decode(batch[i]));
-      const objs1 = batch.map((g, i) => [res[i].error, decoder.keptFraction(g)]);
+      const kept1 = batch.map((g) => decoder.keptFraction(g));
+      const res = await batchEv.evaluateBatch(batch.length, (i) => decoder.decode(batch[i]), raceBounds(archive1, kept1));
+      const objs1 = batch.map((g, i) => [res[i].error, kept1[i]]);
       algo1.tell(objs1);
       batch.forEach((g, i) => archive1.add(g, objs1[i]));
-      history.push(record(1, algo1, archive1, (performance.now() - t0) / 1000));
+      history.push({ ...record(1, algo1, archive1, (performance.now() - t0) / 1000), ...racingOf(res) });
       ran++;
       save();
       report(bar, o, history[history.length - 1], cfg.phase1Gens, batch.length);
@@ -212,12 +225,13 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
       if (stopNow()) { save(); return outcome(false); }
       const t0 = performance.now();
       const batch = algo2.ask();
-      const res = await batchEv.evaluateBatch(batch.length, (i) => space!.toMasks(batch[i]));
-      const objs2 = batch.map((b, i) => [res[i].error, space!.keptFraction(b)]);
+      const kept2 = batch.map((b) => space!.keptFraction(b));
+      const res = await batchEv.evaluateBatch(batch.length, (i) => space!.toMasks(batch[i]), raceBounds(archive2!, kept2));
+      const objs2 = batch.map((b, i) => [res[i].error, kept2[i]]);
       algo2.tell(objs2);
       batch.forEach((b, i) => archive2!.add(b, objs2[i]));
       const ad = mutation.adapt(batch, new Set(algo2.population.map((i) => i.genome)));
-      history.push({ ...record(2, algo2, archive2!, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn } });
+      history.push({ ...record(2, algo2, archive2!, (performance.now() - t0) / 1000), rates: ad.rates, success: { off: ad.successOff, on: ad.successOn }, ...racingOf(res) });
       ran++;
       save();
       report(bar, o, history[history.length - 1], cfg.phase2Gens, batch.length);
