@@ -17,6 +17,7 @@ export { MaskSet, defaultPrunable, prunableParameters } from './prune/masks.js';
 // Pruning: every method in a few typed calls, and the values they take (docs/api.md).
 export * from './api/index.js';
 export { PruneTarget, type TargetOptions, type Scope, type Granularity, type LayerCount } from './prune/target.js';
+export type { PruneUnit } from './prune/heads.js';
 export { userCriterion, criterionNames, type Criterion, type ScoreContext } from './prune/criteria.js';
 export { SCHEDULES, type Schedule } from './prune/schedules.js';
 export { scoringBatch } from './prune/saliency.js';

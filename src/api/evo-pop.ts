@@ -1,7 +1,7 @@
 /**
- * EVO-POP from code: wrap a Sequential network's hidden units in populations with masses, train
- * it with the selection dynamics as a callback, then remove the lowest-mass populations
- * physically. The pieces are the CLI's (prune/evo-pop/), so the same training gives the same
+ * EVO-POP from code: wrap a Sequential network's hidden units (or a vision transformer's attention
+ * heads and MLP neurons) in populations with masses, train it with the selection dynamics as a
+ * callback, then remove the lowest-mass populations physically. The pieces are the CLI's (prune/evo-pop/), so the same training gives the same
  * smaller model as `topiary evo`, tensor for tensor.
  */
 import { z } from 'zod';
@@ -14,11 +14,13 @@ import { scorePopulations, selectKeep } from '../prune/evo-pop/criteria.js';
 import { DYNAMICS } from '../prune/evo-pop/dynamics.js';
 import { FITNESS } from '../prune/evo-pop/fitness.js';
 import { physicalPrune, type Architecture } from '../prune/evo-pop/physical.js';
-import { populationLayers, toPopulationModel } from '../prune/evo-pop/population-layer.js';
+import { allPopulations, isTransformerPopulation, physicalPruneTransformer, toTransformerPopulationModel, type VitArchitecture } from '../prune/evo-pop/heads.js';
+import { toPopulationModel } from '../prune/evo-pop/population-layer.js';
+import { VisionTransformer } from '../models/vit.js';
 import { EvoPop, type MassTrajectory } from '../prune/evo-pop/selection.js';
 import type { Callback } from '../train/loop.js';
 
-/** What a population is: a Linear layer's neuron or a Conv2d layer's filter. */
+/** What a population is: a Linear layer's neuron, a Conv2d layer's filter, or a transformer's attention head (its MLP neurons are 'neurons'). */
 export type Units = 'neurons' | 'filters' | 'heads';
 
 /** The built-in and registered selection dynamics, by name (a live view of the registry). */
@@ -28,16 +30,29 @@ export const fitness = FITNESS;
 
 /**
  * The model with each hidden neuron (Linear) and/or filter (Conv2d) a population with a mass
- * (the output layer stays plain). The unit modules move into the returned model (same tensors).
+ * (the output layer stays plain); for a VisionTransformer (vit_tiny), each attention head (its
+ * output scaled by its mass before the output projection) and/or each block's MLP neuron. The unit
+ * modules move into the returned model (same tensors). Default units: neurons and filters, or for a
+ * transformer heads and neurons.
  * @example
  * const pop = populationModel(createModel('mlp', { inputShape: [1, 28, 28], numClasses: 10 }), { units: 'neurons' });
+ * const vit = populationModel(createModel('vit_tiny', { inputShape: [1, 28, 28], numClasses: 10 }), { units: 'heads' });
  */
-export function populationModel(model: Module, o: { units?: Units | readonly Units[] } = {}): Sequential {
-  const units = o.units === undefined ? ['neurons', 'filters'] : Array.isArray(o.units) ? o.units : [o.units];
+export function populationModel(model: VisionTransformer, o?: { units?: Units | readonly Units[] }): VisionTransformer;
+/** A Sequential network's neurons and / or filters as populations (see the first signature). */
+export function populationModel(model: Module, o?: { units?: Units | readonly Units[] }): Sequential;
+/** The implementation of both signatures. */
+export function populationModel(model: Module, o: { units?: Units | readonly Units[] } = {}): Sequential | VisionTransformer {
+  const vit = model instanceof VisionTransformer;
+  const units = o.units === undefined ? (vit ? ['heads', 'neurons'] : ['neurons', 'filters']) : Array.isArray(o.units) ? o.units : [o.units];
   for (const u of units) {
-    if (u === 'heads') throw new ConfigError("units: 'heads' (attention heads as populations) comes with transformer support; use 'neurons' or 'filters'", [{ path: 'units', message: 'heads not supported yet' }]);
-    if (u !== 'neurons' && u !== 'filters') throw new ConfigError(`units: unknown unit '${String(u)}' (known: neurons, filters)`, [{ path: 'units', message: 'unknown unit' }]);
+    if (u !== 'neurons' && u !== 'filters' && u !== 'heads') throw new ConfigError(`units: unknown unit '${String(u)}' (known: neurons, filters, heads)`, [{ path: 'units', message: 'unknown unit' }]);
   }
+  if (vit) {
+    if (units.includes('filters')) throw new ConfigError("units: a vision transformer has no filters to scale (its units are 'heads' and 'neurons')", [{ path: 'units', message: 'filters on a transformer' }]);
+    return toTransformerPopulationModel(model, { heads: units.includes('heads'), neurons: units.includes('neurons') });
+  }
+  if (units.includes('heads')) throw new ConfigError("units: 'heads' needs a transformer with attention heads (a VisionTransformer such as vit_tiny); this model has none", [{ path: 'units', message: 'heads on a model without attention' }]);
   return toPopulationModel(model, 'model', { linear: units.includes('neurons'), conv: units.includes('filters') });
 }
 
@@ -69,7 +84,7 @@ export function selection(model: Module, o: SelectionOptions = {}): SelectionCal
     throw new ConfigError(`selection: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   if (r.data.dynamics === 'none') throw new ConfigError("selection: dynamics: 'none' trains without selection; leave the callback out instead", [{ path: 'dynamics', message: 'none' }]);
-  if (populationLayers(model).length === 0) throw new ArgumentError('selection: model: has no population layer (make it with populationModel)');
+  if (allPopulations(model).length === 0) throw new ArgumentError('selection: model: has no population layer (make it with populationModel)');
   const evo = new EvoPop(model, r.data);
   const cb = evo.callback();
   const own = (ctx: StepContext) => { if (ctx.model !== model) throw new ArgumentError('selection: model: this callback was made for another model'); };
@@ -86,10 +101,10 @@ export function selection(model: Module, o: SelectionOptions = {}): SelectionCal
 
 /** What `removeByMass` returns. */
 export interface Removal {
-  /** The physically smaller plain Sequential (a new model; the population model is unchanged). */
-  model: Sequential;
-  /** Its layer list, to rebuild it (an mlp's is createModel('mlp', { widths })). */
-  architecture: Architecture;
+  /** The physically smaller plain model (a new model; the population model is unchanged): a Sequential, or a VisionTransformer whose blocks keep their own head counts and MLP widths. */
+  model: Sequential | VisionTransformer;
+  /** How to rebuild it: the layer list (an mlp's is createModel('mlp', { widths })), or the transformer's config ('topiary-vit/1'). */
+  architecture: Architecture | VitArchitecture;
   /** Populations removed, of `total`. */
   removed: number;
   total: number;
@@ -103,9 +118,10 @@ export interface Removal {
  */
 export function removeByMass(model: Module, fraction: number): Removal {
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw new ArgumentError(`removeByMass: fraction: must be a number in [0, 1), got ${String(fraction)}`);
-  if (populationLayers(model).length === 0) throw new ArgumentError('removeByMass: model: has no population layer (make it with populationModel)');
+  if (allPopulations(model).length === 0) throw new ArgumentError('removeByMass: model: has no population layer (make it with populationModel)');
   const scores = scorePopulations(model, 'mass');
   const total = [...scores.values()].reduce((s, a) => s + a.length, 0);
-  const { model: small, architecture } = physicalPrune(model, selectKeep(scores, fraction));
+  const keepIdx = selectKeep(scores, fraction);
+  const { model: small, architecture } = isTransformerPopulation(model) ? physicalPruneTransformer(model, keepIdx) : physicalPrune(model, keepIdx);
   return { model: small, architecture, total, removed: total - architecture.kept.reduce((a, b) => a + b, 0) };
 }

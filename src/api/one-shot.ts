@@ -84,7 +84,7 @@ export function prune(model: Module, criterion: string | Criterion<any>, o: OneS
   const scope = o.scope ?? 'global';
   if (scope !== 'global' && scope !== 'layer') throw new ArgumentError(`scope: must be 'global' or 'layer', got '${String(scope)}'`);
   if (o.target && o.target.model !== model) throw new ArgumentError('target: made for another model');
-  const target = o.target ?? new PruneTarget(model, { prunable: o.prunable, granularity: o.granularity, inputShape: o.inputShape });
+  const target = o.target ?? new PruneTarget(model, { prunable: o.prunable, granularity: o.granularity, inputShape: o.inputShape, groupNorm: o.groupNorm, unit: o.unit });
   let data: { batch: BatchLike; owned: boolean } | null = null;
   const saved = o.apply === false ? tidy(() => noGrad(() => new Map([...target.masks.params].map(([n, p]) => [n, keep(p.detach().clone())])))) : null;
   let scores: Map<string, Tensor> | undefined;
@@ -99,7 +99,8 @@ export function prune(model: Module, criterion: string | Criterion<any>, o: OneS
       if (!s) throw new ShapeError(`criterion '${c.name}': no score for weight '${n}'`);
       if (s.shape.join(',') !== w.shape.join(',')) throw new ShapeError(`criterion '${c.name}': score for '${n}' has shape [${s.shape}], the weight [${w.shape}]`);
     }
-    const step = pruneTo(target, scores, { sparsity, scope });
+    // Structured: the criterion's group reduction, as the CLI's pruneWith uses it.
+    const step = pruneTo(target, scores, { sparsity, scope, groupReduce: c.groupReduce });
     const record: PruneRecord = { ...step, criterion: c.name, scope, granularity: target.granularity, layers: target.counts().layers };
     return { target, masks: target.masks, record };
   } catch (e) {
@@ -155,4 +156,23 @@ export function snip(model: Module, batches: BatchLike | readonly BatchLike[], o
 export function grasp(model: Module, batches: BatchLike | readonly BatchLike[], o: OneShotOptions & { temperature?: number }): PruneResult {
   const { temperature, ...rest } = o;
   return prune(model, 'grasp', { ...rest, batches, hparams: temperature === undefined ? {} : { temperature } });
+}
+
+/**
+ * Head importance (Michel et al. 2019, "Are Sixteen Heads Really Better than One?"): the mean over
+ * the examples of |dL(x)/dxi| for a gate xi on each attention head's output (and, with unit
+ * 'heads,neurons' or 'neurons', each block MLP neuron's), accumulated over chunks of `chunk`
+ * examples, each layer's scores L2-normalized; the lowest-scoring units are removed whole.
+ * Structured over transformer units: `unit` defaults to 'heads'.
+ * @example
+ * const { target, record } = headImportance(vit, scoringBatch(loader, 256, { seed: 0 }), { sparsity: 0.5, inputShape: [1, 28, 28] });
+ */
+export function headImportance(model: Module, batches: BatchLike | readonly BatchLike[], o: Omit<OneShotOptions, 'granularity'> & { chunk?: number; normalize?: boolean }): PruneResult {
+  const { chunk, normalize, ...rest } = o;
+  const b = Array.isArray(batches) ? batches : [batches as BatchLike];
+  const samples = b.reduce((s, x) => s + (x?.x?.shape?.[0] ?? 0), 0);
+  const hparams: Record<string, unknown> = { samples: Math.max(1, samples) };
+  if (chunk !== undefined) hparams.chunk = chunk;
+  if (normalize !== undefined) hparams.normalize = normalize;
+  return prune(model, 'head_importance', { ...rest, granularity: 'structured', unit: rest.unit ?? 'heads', batches, hparams });
 }
