@@ -4,6 +4,8 @@ import { TrainConfig, validate } from '../experiment/config.js';
 import { runTraining } from '../experiment/train-run.js';
 import { writeRunPage } from '../experiment/run-report.js';
 import { withDefaults } from '../experiment/defaults.js';
+import { charLmConfig, runCharLmTraining } from '../experiment/char-lm.js';
+import { versions } from '../experiment/env.js';
 import { int, intList, mergeConfig, num, runCommand } from './common.js';
 
 /** Name a command's own default output folder in its help (the value stays addTrainFlags' default). */
@@ -50,8 +52,10 @@ export function addTrainFlags(cmd: Command): Command {
 export function trainCommand(): Command {
   return addTrainFlags(new Command('train').description('train a dense model and evaluate it'))
     .option('--stop-after-epochs <n>', 'stop after n epochs of this invocation (resume later with the same --out)', int('stop-after-epochs'))
+    .option('--steps <n>', 'char_lm (--model char_lm --dataset kjv): optimizer steps (2000)', int('steps'))
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
+        if (opts.model === 'char_lm' || opts.dataset === 'kjv') return trainCharLmCommand(opts);
         const notes: string[] = []; // printed once the options are valid: a bad option stays one line
         const c = validate(TrainConfig, withDefaults(mergeConfig(opts), undefined, (l) => notes.push(l)), 'training options');
         for (const l of notes) process.stderr.write(l + '\n');
@@ -67,4 +71,13 @@ export function trainCommand(): Command {
         run.data.dispose();
       });
     });
+}
+
+/** `topiary train --model char_lm --dataset kjv`: trains by steps, reports validation perplexity (src/experiment/char-lm.ts). */
+async function trainCharLmCommand(opts: Record<string, unknown>): Promise<void> {
+  const c = charLmConfig(mergeConfig(opts));
+  const r = await runCharLmTraining(c, { out: String(opts.out), dataDir: opts.dataDir as string | undefined, versions });
+  if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else process.stdout.write(`char_lm on kjv: validation perplexity ${(r.valPerplexity as number).toFixed(2)} (unigram baseline ${(r.unigramPerplexity as number).toFixed(2)}), ` +
+    `${r.params} parameters, ${c.steps} steps, result in ${String(opts.out)}/result.json\n`);
 }

@@ -6,7 +6,13 @@
  * windows from the start of the validation part, and perplexity = exp(mean next-character
  * cross-entropy over every position of them). AdamW with cosine decay over the steps.
  */
-import { ArgumentError } from '../core/errors.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ArgumentError, ConfigError } from '../core/errors.js';
+import { checkOutDir, withRunLock } from '../core/run-lock.js';
+import { saveSafetensors } from '../tensor/safetensors.js';
+import { writeJsonAtomic } from '../train/checkpoint.js';
 import { Rng } from '../core/rng.js';
 import { manualSeed, setNumThreads } from '../core/runtime.js';
 import { charCorpus, loadKjvText, type KjvOptions } from '../data/kjv.js';
@@ -108,4 +114,63 @@ export function trainCharLm(o: CharLmRunOptions): { model: CharLM; result: CharL
       seconds: (performance.now() - t0) / 1000,
     },
   };
+}
+
+// ---- `topiary train --model char_lm --dataset kjv` ----------------------------------------------
+
+/** The options `topiary train` takes for char_lm (flags and recipe fields; others are refused by name). */
+export const CharLmTrainConfig = z.object({
+  model: z.literal('char_lm'),
+  dataset: z.literal('kjv', { message: "char_lm trains on 'kjv' (the King James Bible of Debian's bible-kjv-text)" }),
+  steps: z.number().int().positive().default(2000),
+  batchSize: z.number().int().positive().default(32),
+  lr: z.number().positive().default(3e-3),
+  weightDecay: z.number().min(0).default(0.01),
+  seed: z.number().int().min(0).default(0),
+  threads: z.number().int().positive().optional(),
+  /** Validation windows of `context` characters (consecutive, from the start of the last 10%). */
+  valWindows: z.number().int().positive().default(256),
+}).strict();
+export type CharLmTrainConfig = z.infer<typeof CharLmTrainConfig>;
+
+/** Validate raw options (recipe fields merged with flags): one ConfigError naming every bad field. */
+export function charLmConfig(raw: Record<string, unknown>): CharLmTrainConfig {
+  if (raw.dataset === 'kjv' && raw.model !== 'char_lm') {
+    throw new ConfigError(`model: the kjv dataset is text; only char_lm trains on it, got ${raw.model === undefined ? 'no --model' : `'${String(raw.model)}'`}`, [{ path: 'model', message: 'not char_lm' }]);
+  }
+  const r = CharLmTrainConfig.safeParse(raw);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => (i.code === 'unrecognized_keys'
+    ? { path: i.keys.join(', '), message: `not an option of char_lm (it takes --steps, --batch-size, --lr, --weight-decay, --seed, --threads)` }
+    : { path: i.path.join('.') || '(root)', message: i.message }));
+  throw new ConfigError(`invalid char_lm options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+}
+
+/**
+ * Train char_lm as the config says and write `<out>/result.json` (validation perplexity, the
+ * unigram baseline, parameters, configuration, versions, wall time) and `<out>/model.safetensors`.
+ * `dataDir`: a folder holding bible.data (default Debian's /usr/lib/bible.data).
+ */
+export async function runCharLmTraining(c: CharLmTrainConfig, o: { out: string; dataDir?: string; versions: () => Record<string, unknown> }): Promise<Record<string, unknown>> {
+  checkOutDir(o.out);
+  // The text is read (and checked) before anything is written: a missing bible file leaves no folder.
+  const kjv: KjvOptions = o.dataDir ? { data: join(o.dataDir, 'bible.data') } : {};
+  loadKjvText(kjv);
+  return withRunLock(o.out, () => {
+    const { model, result } = trainCharLm({ steps: c.steps, batch: c.batchSize, lr: c.lr, weightDecay: c.weightDecay, seed: c.seed, threads: c.threads, valWindows: c.valWindows, kjv });
+    try {
+      const r: Record<string, unknown> = {
+        kind: 'train_char_lm', model: 'char_lm', dataset: 'kjv', config: c, seed: c.seed, completed: true,
+        valPerplexity: result.valPerplexity, valLoss: result.valLoss, unigramPerplexity: result.unigramPerplexity,
+        finalTrainLoss: result.finalTrainLoss, params: result.params, vocab: result.vocab, trainChars: result.trainChars, valChars: result.valChars,
+        architecture: model.config, steps: result.steps, wallSeconds: +result.seconds.toFixed(2), versions: o.versions(),
+      };
+      mkdirSync(o.out, { recursive: true });
+      saveSafetensors(join(o.out, 'model.safetensors'), model.stateDict(), { model: 'char_lm', dataset: 'kjv', config: JSON.stringify(model.config) });
+      writeJsonAtomic(join(o.out, 'result.json'), r);
+      return r;
+    } finally {
+      model.dispose();
+    }
+  });
 }
