@@ -50,6 +50,8 @@ export interface LockstepConfig {
 export interface LockstepResult {
   topiary: { losses: number[]; lrs: number[] };
   torch: { losses: number[]; lrs: number[]; version: string };
+  /** Largest |topiary's init - PyTorch's nn.Linear init after torch.manual_seed(seed)|. */
+  initDiff: number;
   /** Largest |topiary - torch| of each parameter after the last step. */
   weightDiff: Record<string, number>;
   /** Largest |loss difference| over the steps, and the first step where it exceeds `tol`. */
@@ -107,7 +109,7 @@ export async function lockstep(c: LockstepConfig, o: { dir?: string; dataDir?: s
       encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: o.dataDir ?? process.env.TOPIARY_DATA ?? '' },
     });
     if (r.status !== 0) throw new Error(`${TORCH_SCRIPT} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
-    const tj = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as { losses: number[]; lrs: number[]; torch: string };
+    const tj = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as { losses: number[]; lrs: number[]; torch: string; initDiff: number };
     const theirs = loadSafetensors(join(dir, 'torch_final.safetensors'));
     const weightDiff: Record<string, number> = {};
     for (const [name, p] of model.namedParameters()) {
@@ -127,7 +129,7 @@ export async function lockstep(c: LockstepConfig, o: { dir?: string; dataDir?: s
     model.dispose();
     return {
       topiary: { losses, lrs: res.history.map((h) => h.lr) }, torch: { losses: tj.losses, lrs: tj.lrs, version: tj.torch },
-      weightDiff, maxLossDiff, firstDivergence,
+      initDiff: tj.initDiff, weightDiff, maxLossDiff, firstDivergence,
     };
   } finally {
     ds.dispose();
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
   const n = r.topiary.losses.length;
   for (const i of [0, 1, 2, 5, 10, 50, 100, 200, n - 1].filter((i, k, a) => i < n && a.indexOf(i) === k)) process.stdout.write(show(i) + '\n');
   process.stdout.write(`lrs topiary [${r.topiary.lrs.map((x) => x.toPrecision(6))}] torch [${r.torch.lrs.map((x) => x.toPrecision(6))}]\n`);
+  process.stdout.write(`init vs PyTorch's own for seed ${c.seed}: max |diff| ${r.initDiff}\n`);
   process.stdout.write(`max |loss diff| ${r.maxLossDiff.toExponential(2)}, first step beyond 1e-4: ${r.firstDivergence ?? 'none'}\n`);
   process.stdout.write(`final weights max |diff|: ${Object.entries(r.weightDiff).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}\n`);
 }

@@ -11,7 +11,9 @@ Two modes:
   lockstep  DIR holds init.safetensors (the initial weights, topiary's names), order.bin (int32,
             epoch after epoch, the sample order) and config.json; trains config.steps steps from
             those and writes DIR/torch.json (the loss of every step, the lr of every epoch) and
-            DIR/torch_final.safetensors. bench/crosscheck/lockstep.ts and
+            DIR/torch_final.safetensors, and how far init.safetensors is from PyTorch's own init
+            for the seed (topiary draws it from the same generator in the same order: 0).
+            bench/crosscheck/lockstep.ts and
             test/train/torch-lockstep.test.ts drive it.
 """
 import argparse
@@ -112,6 +114,8 @@ def main():
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--widths", default="300,100")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mean", type=float, default=None, help="input normalization (default: topiary's constants for the dataset)")
+    p.add_argument("--std", type=float, default=None)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -119,20 +123,24 @@ def main():
         cfg = {"lr": a.lr, "momentum": a.momentum, "weightDecay": a.weight_decay, "epochs": a.epochs, "batchSize": a.batch_size}
         torch.manual_seed(a.seed)
         net = make_net([int(w) for w in a.widths.split(",")])
-        x, y = idx_flat(a.dataset, "train")
-        xt, yt = idx_flat(a.dataset, "test")
+        x, y = idx_flat(a.dataset, "train", a.mean, a.std)
+        xt, yt = idx_flat(a.dataset, "test", a.mean, a.std)
         train(net, x, y, cfg, lambda e: torch.randperm(x.shape[0]))
         print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "dataset": a.dataset, "seed": a.seed,
-                          **cfg, "testAccuracy": accuracy(net, xt, yt)}))
+                          **cfg, "mean": a.mean, "std": a.std, "testAccuracy": accuracy(net, xt, yt)}))
         return
 
     d = a.dir
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
     init = read_safetensors(os.path.join(d, "init.safetensors"))
+    # PyTorch's own init for the seed: topiary draws it from the same generator in the same order.
+    torch.manual_seed(cfg["seed"])
+    own = make_net(cfg["widths"]).state_dict()
     net = make_net(cfg["widths"])
     prefix = "layers." if all(k.startswith("layers.") for k in init) else ""
     net.load_state_dict({k[len(prefix):]: v for k, v in init.items()})
+    init_diff = max((own[k[len(prefix):]] - v).abs().max().item() for k, v in init.items())
     if cfg.get("topiaryNormalization"):
         # topiary's loader: x * float32(1 / (255 std)) - float32(mean / std), the same values as
         # (x / 255 - mean) / std to a rounding; this form makes the inputs bit-equal.
@@ -149,7 +157,7 @@ def main():
     lrs = train(net, x, y, cfg, lambda e: order[e * n:(e + 1) * n], cfg["steps"], lambda s, l: losses.append(l), n)
     write_safetensors(os.path.join(d, "torch_final.safetensors"), {prefix + k: v for k, v in net.state_dict().items()})
     with open(os.path.join(d, "torch.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "losses": losses, "lrs": lrs}, f)
+        json.dump({"torch": torch.__version__, "losses": losses, "lrs": lrs, "initDiff": init_diff}, f)
 
 
 if __name__ == "__main__":
