@@ -53,16 +53,19 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     return e;
   };
   const ep = (id: string) => exp(list, id).train.epochs as number;
+  const fullEp = (id: string) => exp(full, id).train.epochs as number;
+  /** The budget in a few words for the README: "20 of 200 epochs". */
+  const short = (id: string, pre = '') => `${pre}${budget === 'full' ? `${ep(id)} epochs (full)` : `${ep(id)} of ${fullEp(id)} epochs`}`;
   const b = (words: string) => `${budget}${budget === 'reduced' ? ' (a tenth of the epochs)' : ''}: ${words}`;
   const dense = pruneStep(`lenet300_dense_${budget}`, exp(list, 'dense'), SEED);
   const fromDense = ['--from', `{root}/${dense.dir}`];
   const lth = exp(reduced, 'lth');
   const pmpRow = (id: string, expId: string, label: string, words: string, extra: Partial<Method> = {}): Method => ({
     id, label, model: 'lenet_300_100', budget: b(words), after: [], steps: [pruneStep(`${id}_${budget}`, exp(list, expId), SEED, extra.after?.length ? fromDense : [])],
-    deploy: 'sparse', reproduced: `${PMP_DOC[expId][budget]} (${budget})`, ...extra,
+    deploy: 'sparse', reproduced: `${PMP_DOC[expId][budget]} (${budget})`, short: short(expId, extra.after?.length ? 'dense + ' : ''), ...extra,
   });
   const m: Method[] = [
-    { id: 'dense', label: 'dense LeNet-300-100 (the reference)', model: 'lenet_300_100', budget: b(`${ep('dense')} epochs, the 78.9% recipe without pruning`), after: [], steps: [dense], deploy: 'sparse', reproduced: `${PMP_DOC.dense[budget]} (${budget})` },
+    { id: 'dense', label: 'dense LeNet-300-100 (the reference)', model: 'lenet_300_100', budget: b(`${ep('dense')} epochs, the 78.9% recipe without pruning`), short: short('dense'), after: [], steps: [dense], deploy: 'sparse', reproduced: `${PMP_DOC.dense[budget]} (${budget})` },
     pmpRow('pmp_98', 'pmp_98', 'PMP 98%', `${ep('pmp_98')} epochs, P = ${exp(list, 'pmp_98').prune!.phase as number}`),
     pmpRow('gmp_98', 'gmp_98', 'GMP 98%', `${ep('gmp_98')} epochs, cubic schedule to epoch ${exp(list, 'gmp_98').prune!.endEpoch as number}`),
     pmpRow('snip_98', 'snip_own_98', 'SNIP 98%', `the SNIP paper's training, ${ep('snip_own_98')} epochs`),
@@ -70,7 +73,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     pmpRow('random_98', 'random_98', 'random 98%', `PMP's 98% recipe, ${ep('random_98')} epochs`),
     pmpRow('magnitude_98', 'magnitude_98', 'magnitude + fine-tuning 98%', `the dense run, then ${ep('magnitude_98')} epochs at lr 0.01`, { after: ['dense'] }),
     {
-      id: 'pmp_98_full', label: 'PMP 98%', model: 'lenet_300_100', budget: 'full: 200 epochs, P = 80', after: [],
+      id: 'pmp_98_full', label: 'PMP 98%', model: 'lenet_300_100', budget: 'full: 200 epochs, P = 80', short: '200 epochs (full)', after: [],
       steps: [pruneStep('pmp_98_full', exp(full, 'pmp_98'), SEED)], deploy: 'sparse', reproduced: `${PMP_DOC.pmp_98.full} (full)`,
     },
     {
@@ -78,18 +81,18 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
       // 20% (10%), so that 96.4% takes 5 rounds instead of 15; the reduced budget's epochs per round.
       id: 'lth', label: 'LTH ≥ 96.4% (5 rounds of 50%)', model: 'lenet_300_100',
       budget: `reduced: 5 rounds pruning 50% of each hidden layer and 25% of the output (instead of 15 of 20% / 10%), ${lth.train.epochs as number} epochs per round instead of 56, no controls`,
-      after: [], steps: [pruneStep('lth_reduced', { train: lth.train, prune: { method: 'lth', sparsity: lth.prune!.sparsity, rate: 0.5, outputRate: 0.25 } }, SEED)],
+      short: `5 rounds of 50% instead of 15 of 20%, ${lth.train.epochs as number} of 56 epochs a round`, after: [], steps: [pruneStep('lth_reduced', { train: lth.train, prune: { method: 'lth', sparsity: lth.prune!.sparsity, rate: 0.5, outputRate: 0.25 } }, SEED)],
       deploy: 'sparse', reproduced: '98.12 ± 0.08 (reduced, 15 rounds of 20%)',
     },
     {
       id: 'structured_50', label: 'structured magnitude, 50% of neurons', model: 'lenet_300_100',
-      budget: b(`the dense run, then ${ep('magnitude_98')} epochs at lr 0.01 (the magnitude recipe)`), after: ['dense'],
+      budget: b(`the dense run, then ${ep('magnitude_98')} epochs at lr 0.01 (the magnitude recipe)`), short: short('magnitude_98', 'dense + '), after: ['dense'],
       steps: [pruneStep(`structured_50_${budget}`, { train: exp(list, 'magnitude_98').train, prune: { method: 'magnitude', sparsity: 0.5, scope: 'layer', granularity: 'structured' } }, SEED, fromDense)],
       deploy: 'shrunk',
     },
     {
       id: 'evo_pop', label: 'EVO-POP, 50% of neurons removed by mass', model: 'mlp',
-      budget: 'full: 10 epochs, exponential dynamics (the pick on validation in evo-pop.md)', after: [],
+      budget: 'full: 10 epochs, exponential dynamics (the pick on validation in evo-pop.md)', short: '10 epochs (full)', after: [],
       steps: [{
         dir: 'evo_pop', done: 'evo.json',
         args: ['evo', '--dynamics', 'exponential', '--fitness', 'gradient', '--model', 'mlp', '--dataset', 'mnist', '--epochs', '10', '--batch-size', '128',
@@ -104,6 +107,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
   m.push({
     id: 'hier_moea', label: 'HIER-MOEA, the best ≥ 90% pick, fine-tuned', model: 'lenet5',
     budget: `reduced (dense ${hm.dense.epochs as number} epochs; pop ${s.pop}, ${s.phase1Gens} + ${s.phase2Gens} generations, ${s.valSize} validation images, ${s.finetuneEpochs} fine-tuning epochs; full: pop 40, 30 + 60, 5000, 3)`,
+    short: `pop ${s.pop}, ${s.phase1Gens} + ${s.phase2Gens} generations (full: 40, 30 + 60)`,
     after: [],
     steps: [
       pruneStep('lenet5_dense', { train: hm.dense }, SEED),
@@ -116,9 +120,15 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     ],
     deploy: 'sparse', reproduced: '99.18, 99.15, 99.11 (seeds 0, 1, 2; reduced)',
   });
-  // Quick ones and those others wait on first, so that the deploy part can be checked early.
+  // Quick ones and those others wait on first, so that the deploy part can be checked early (the document keeps TABLE_ORDER).
   const order = ['evo_pop', 'dense', 'magnitude_98', 'structured_50', 'hier_moea', 'pmp_98', 'gmp_98', 'snip_98', 'grasp_98', 'random_98', 'lth', 'pmp_98_full'];
   return order.map((id) => m.find((x) => x.id === id)!);
+}
+
+/** The order of the document's rows. */
+export const TABLE_ORDER = ['dense', 'pmp_98', 'pmp_98_full', 'gmp_98', 'snip_98', 'grasp_98', 'lth', 'magnitude_98', 'random_98', 'hier_moea', 'structured_50', 'evo_pop'];
+export function tableOrder(ms: Method[]): Method[] {
+  return TABLE_ORDER.map((id) => ms.find((m) => m.id === id)).filter((m): m is Method => m !== undefined);
 }
 
 function writeRecipe(s: Step): void {
@@ -207,7 +217,7 @@ if (part === 'train') {
   for (const m of methods(BUDGET)) for (const s of m.steps) console.log(`${m.id}: ${commandOf(s)}`);
 } else if (part === 'deploy' || part === 'latency' || part === 'doc') {
   const { deployPart } = await import('./lib/deployed-measure.js');
-  await deployPart(part, methods(BUDGET), { root: ROOT, dataDir: DATA, argv });
+  await deployPart(part, tableOrder(methods(BUDGET)), { root: ROOT, dataDir: DATA, argv });
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   process.stderr.write('usage: node --import tsx bench/deployed.ts train|commands|deploy|latency|doc [--jobs 2] [--only id,id] [--reps 9]\n');
   process.exitCode = 1;

@@ -7,27 +7,28 @@ interface LatencyFile { date: string; reps: number; load: number[]; cpu: string;
 const pct = (x: number) => (100 * x).toFixed(2);
 const us = (x: number | undefined) => (x === undefined ? 'n/a' : x < 1000 ? `${x.toFixed(1)} µs` : `${(x / 1000).toFixed(2)} ms`);
 const lat = (l: LatencyFile | null, id: string, batch: number) => l?.rows.find((r) => r.id === id && r.batch === batch);
-const kept = (d: Deployed) => (d.form === 'sparse path' ? `${d.nonzero.toLocaleString('en-US')} of ${d.params.toLocaleString('en-US')} weights nonzero` : `${d.params.toLocaleString('en-US')} parameters (of ${d.denseParams.toLocaleString('en-US')} before)`);
+const kept = (d: Deployed) => (d.form === 'sparse path' ? `${d.nonzero.toLocaleString('en-US')} of ${d.params.toLocaleString('en-US')} parameters nonzero (${(100 * d.nonzero / d.params).toFixed(1)}%)` : `${d.params.toLocaleString('en-US')} parameters (of ${d.denseParams.toLocaleString('en-US')} before)`);
 
 /** Speed-up of the deployed form over the dense model in topiary at one batch size, "n/a" when not measured. */
 function speed(l: LatencyFile | null, id: string, batch: number, rt: 'topiary' | 'ort' = 'topiary'): string {
   const r = lat(l, id, batch);
-  return r ? ratio(r[rt].dense, r[rt].deployed) : 'n/a';
+  if (!r) return 'n/a';
+  // The dense row is the reference: its time, not a ratio (its "deployed" form is the same network).
+  return id === 'dense' ? `${us(r[rt].dense)} (dense)` : ratio(r[rt].dense, r[rt].deployed);
 }
 
 export function renderReadmeTable(rows: Deployed[], l: LatencyFile | null): string {
   const head = [
     `**Every method's MNIST result, deployed** ([docs/results/deployed.md](docs/results/deployed.md): commands, budgets, every file; seed 0, ${rows[0]?.date.slice(0, 10) ?? ''}). ` +
       'Accuracy on the 10,000 test images in topiary (the deployed form) and in onnxruntime-node (the exported ONNX file); ' +
-      'latency: the deployed form (sparse path, or the smaller model) against the dense model, one thread, CPU time, median of alternating rounds' +
+      'latency: speed-up of the deployed form (sparse path, or the smaller model) over the dense model in topiary (the dense row: its own time), one thread, CPU time, median of alternating rounds' +
       (l ? ` (load average ${l.load.map((x) => x.toFixed(1)).join(' → ')} on ${l.cores} cores)` : '') + '.',
     '',
     '| method (budget) | test accuracy, topiary / onnxruntime | weights | safetensors: dense → compressed | ONNX / gzip | smaller model | batch 1 | batch 128 |',
     '|---|---:|---|---:|---:|---:|---:|---:|',
   ];
   const body = rows.map((d) => {
-    const budget = d.budget.split(':')[0];
-    return `| ${d.label} (${budget}) | ${pct(d.topiaryAccuracy)} / ${pct(d.ortAccuracy)} | ${kept(d)} | ${fmtKiB(d.files.dense)} → ${fmtKiB(d.files.sparse)} | ${fmtKiB(d.files.onnx)} / ${fmtKiB(d.files.onnxGzip)} | ${d.files.shrunk ? fmtKiB(d.files.shrunk) : '—'} | ${speed(l, d.id, 1)} | ${speed(l, d.id, 128)} |`;
+    return `| ${d.label} (${d.short ?? d.budget}) | ${pct(d.topiaryAccuracy)} / ${pct(d.ortAccuracy)} | ${kept(d)} | ${fmtKiB(d.files.dense)} → ${fmtKiB(d.files.sparse)} | ${fmtKiB(d.files.onnx)} / ${fmtKiB(d.files.onnxGzip)} | ${d.files.shrunk ? fmtKiB(d.files.shrunk) : '—'} | ${speed(l, d.id, 1)} | ${speed(l, d.id, 128)} |`;
   });
   return [...head, ...body].join('\n');
 }
@@ -60,6 +61,10 @@ export function renderDoc(rows: Deployed[], l: LatencyFile | null, ms: Method[])
     out.push(`### ${d.label}`, '');
     out.push(`Budget: ${d.budget}.`, '');
     out.push('```sh', ...d.commands, '```', '');
+    for (const r of d.recipes ?? []) {
+      const { file, ...body } = r;
+      out.push(`${String(file)} (written by the train part; YAML is a superset of JSON):`, '', '```json', JSON.stringify(body), '```', '');
+    }
     const l1 = lat(l, d.id, 1), l128 = lat(l, d.id, 128);
     out.push('| | |', '|---|---|',
       `| test accuracy: the run's result.json / the deployed form in topiary / the ONNX file in onnxruntime-node | ${pct(d.resultTestAccuracy)}% / ${pct(d.topiaryAccuracy)}% / ${pct(d.ortAccuracy)}% (${d.disagree} of 10,000 predictions differ; max abs logit difference ${d.maxAbsDiff.toExponential(1)}) |`,

@@ -26,8 +26,10 @@ export interface Method {
   /** The table's label, e.g. "PMP 98%". */
   label: string;
   model: 'lenet_300_100' | 'lenet5' | 'mlp';
-  /** The budget in words (what the table says). */
+  /** The budget in words (the document says). */
   budget: string;
+  /** The budget in a few words (the README's table says), e.g. "20 of 200 epochs". */
+  short: string;
   /** Steps this method needs that other methods share (their ids), run first. */
   after: string[];
   steps: Step[];
