@@ -2,16 +2,23 @@
  * ONNX import (issue 12): import time of ResNet-18 (CIFAR, 11.17 M) and VGG-11 with BatchNorm
  * (9.23 M) exported by PyTorch 1.13 (scripts/make-onnx-fixtures.py --zoo, random weights), and the
  * imported ResNet-18's forward pass (eval) and training step (SGD, cross-entropy) at batch 32,
- * against topiary's own zoo resnet18 (the same network) and PyTorch running the original module.
- * One thread everywhere; medians over the repetitions. Targets: import under 2 s; imported within
- * 5% of the zoo model; at most 1.0x PyTorch.
+ * against topiary's own zoo resnet18 (the same network, the imported weights loaded into it) and
+ * PyTorch running the original module. One thread everywhere.
  *
- *   node --import tsx bench/onnx-import.ts [--reps 5] [--no-doc]
+ * Alternating: every repetition times the three engines back to back, in a rotating order
+ * (imported, zoo, PyTorch; zoo, PyTorch, imported; ...), each after its own warm-up; PyTorch runs
+ * in one long-lived python process that times each request itself (no process start, no pipe in
+ * the number). The ratios are per repetition (same moment, same load), reported as the median and
+ * the range over repetitions, with the load average before and after. Targets: import under 2 s;
+ * imported within 5% of the zoo model; at most 1.0x PyTorch.
+ *
+ *   flock -x /tmp/bench.lock node --import tsx bench/onnx-import.ts [--reps 7] [--no-doc]
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { manualSeed, setNumThreads } from '../src/core/runtime.js';
 import { importOnnx } from '../src/graph/onnx-import.js';
 import { createModel } from '../src/models/registry.js';
@@ -21,7 +28,8 @@ import { noGrad } from '../src/tensor/autograd.js';
 import { randint, randn } from '../src/tensor/creation.js';
 import { crossEntropy } from '../src/tensor/nn-ops.js';
 import { tidy } from '../src/tensor/scope.js';
-import { machine, median, parseFlags, since } from './lib/common.js';
+import type { Tensor } from '../src/tensor/tensor.js';
+import { machine, median, parseFlags, PYTHON, since } from './lib/common.js';
 import { updateSection } from './report.js';
 
 const flags = parseFlags();
@@ -29,83 +37,134 @@ setNumThreads(1);
 const B = 32;
 const dir = mkdtempSync(join(tmpdir(), 'topiary-bench-onnx-import-'));
 
-function timeModel(m: Module, reps: number): { fwd: number; step: number } {
+/** A topiary model ready to time one forward (eval) or one training step, each call measured alone. */
+function engine(m: Module): { fwd: () => number; step: () => number; dispose: () => void } {
   const x = randn([B, 3, 32, 32]), y = randint(0, 10, [B]);
   const opt = new SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
-  const fwd: number[] = [], step: number[] = [];
-  m.eval();
-  tidy(() => noGrad(() => m.call(x))); // warm-up
-  for (let r = 0; r < reps; r++) { const t0 = performance.now(); tidy(() => noGrad(() => m.call(x).dataSync())); fwd.push(since(t0)); }
-  m.train();
-  tidy(() => { opt.zeroGrad(); crossEntropy(m.call(x), y).backward(); opt.step(); });
-  for (let r = 0; r < reps; r++) {
+  const fwd = () => {
+    m.eval();
+    tidy(() => noGrad(() => m.call(x).dataSync())); // warm-up (also after the other engines ran)
     const t0 = performance.now();
-    tidy(() => { opt.zeroGrad(); const l = crossEntropy(m.call(x), y); l.backward(); opt.step(); l.item(); });
-    step.push(since(t0));
-  }
-  x.dispose(); y.dispose();
-  return { fwd: median(fwd), step: median(step) };
+    tidy(() => noGrad(() => m.call(x).dataSync()));
+    return since(t0);
+  };
+  const once = () => tidy(() => { opt.zeroGrad(); const l = crossEntropy(m.call(x), y); l.backward(); opt.step(); l.item(); });
+  const step = () => {
+    m.train();
+    once();
+    const t0 = performance.now();
+    once();
+    return since(t0);
+  };
+  return { fwd, step, dispose: () => { opt.dispose?.(); x.dispose(); y.dispose(); } };
 }
 
+/** PyTorch in one python process: 'f' / 's' on stdin -> the seconds of one forward / step (after a warm-up) on stdout. */
 const torchScript = `
 import sys, time, torch, torch.nn.functional as F
-sys.path.insert(0, 'scripts'); import importlib.util
+import importlib.util
 spec = importlib.util.spec_from_file_location('fx', 'scripts/make-onnx-fixtures.py'); fx = importlib.util.module_from_spec(spec); spec.loader.exec_module(fx)
 torch.set_num_threads(1); torch.manual_seed(0)
 m = fx.ResNet18(64); x = torch.randn(${B}, 3, 32, 32); y = torch.randint(0, 10, (${B},))
 opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-def med(v): v = sorted(v); return v[len(v) // 2]
-m.eval()
-with torch.no_grad(): m(x)
-f = []
-for _ in range(${flags.reps}):
+def fwd():
+    m.eval()
+    with torch.no_grad(): m(x)
     t = time.perf_counter()
     with torch.no_grad(): m(x)
-    f.append(time.perf_counter() - t)
-m.train(); opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
-s = []
-for _ in range(${flags.reps}):
-    t = time.perf_counter(); opt.zero_grad(); l = F.cross_entropy(m(x), y); l.backward(); opt.step(); l.item(); s.append(time.perf_counter() - t)
-print(med(f), med(s))
+    return time.perf_counter() - t
+def once():
+    opt.zero_grad(); l = F.cross_entropy(m(x), y); l.backward(); opt.step(); l.item()
+def step():
+    m.train(); once()
+    t = time.perf_counter(); once(); return time.perf_counter() - t
+print('ready', flush=True)
+for line in sys.stdin:
+    c = line.strip()
+    if c == 'q': break
+    print(fwd() if c == 'f' else step(), flush=True)
 `;
 
+function pytorch(): { ask: (c: 'f' | 's') => Promise<number>; close: () => void } {
+  const p = spawn(PYTHON, ['-c', torchScript], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: p.stdout! })[Symbol.asyncIterator]();
+  const next = async () => { const r = await lines.next(); if (r.done) throw new Error('bench: the PyTorch process ended'); return r.value; };
+  const ready = next();
+  return {
+    ask: async (c) => { await ready; p.stdin!.write(`${c}\n`); return Number(await next()); },
+    close: () => { p.stdin!.end('q\n'); },
+  };
+}
+
+/** Copy the imported model's tensors into the zoo model, in order (the same network, other names). */
+function sameWeights(from: Module, to: Module): void {
+  const a = [...from.namedParameters(), ...from.namedBuffers()], b = [...to.namedParameters(), ...to.namedBuffers()];
+  if (a.length !== b.length) throw new Error(`bench: ${a.length} tensors imported, ${b.length} in the zoo model`);
+  noGrad(() => a.forEach(([n, t], i) => {
+    const u = b[i][1] as Tensor;
+    if (t.shape.join() !== u.shape.join()) throw new Error(`bench: ${n} [${t.shape}] vs ${b[i][0]} [${u.shape}]`);
+    u.copy_(t);
+  }));
+}
+
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+
 try {
-  const gen = spawnSync('/usr/bin/python3', ['scripts/make-onnx-fixtures.py', '--zoo', dir, '64'], { encoding: 'utf8' });
+  const gen = spawnSync(PYTHON, ['scripts/make-onnx-fixtures.py', '--zoo', dir, '64'], { encoding: 'utf8' });
   if (gen.status !== 0) throw new Error(`fixture script failed: ${gen.stderr}`);
-  const imports: Record<string, number> = {};
-  for (const name of ['resnet18', 'vgg11_bn']) {
-    const ts: number[] = [];
-    for (let r = 0; r < flags.reps; r++) { const t0 = performance.now(); importOnnx(join(dir, `${name}.onnx`)).dispose(); ts.push(since(t0)); }
-    imports[name] = median(ts);
+  const load0 = loadavg()[0];
+  const imports: Record<string, number[]> = { resnet18: [], vgg11_bn: [] };
+  for (let r = 0; r < flags.reps; r++) {
+    for (const name of r % 2 ? ['vgg11_bn', 'resnet18'] : ['resnet18', 'vgg11_bn']) {
+      const t0 = performance.now();
+      importOnnx(join(dir, `${name}.onnx`)).dispose();
+      imports[name].push(since(t0));
+    }
   }
   manualSeed(0);
   const imported = importOnnx(join(dir, 'resnet18.onnx'));
   const zoo = createModel('resnet18', { inputShape: [3, 32, 32], numClasses: 10 });
-  const ti = timeModel(imported, flags.reps), tz = timeModel(zoo, flags.reps);
-  imported.dispose(); zoo.dispose();
-  const pt = spawnSync('/usr/bin/python3', ['-c', torchScript], { encoding: 'utf8' });
-  const [pf, ps] = pt.status === 0 ? pt.stdout.trim().split(/\s+/).map(Number) : [NaN, NaN];
+  sameWeights(imported, zoo);
+  const ei = engine(imported), ez = engine(zoo), pt = pytorch();
+  const t = { imported: { fwd: [] as number[], step: [] as number[] }, zoo: { fwd: [] as number[], step: [] as number[] }, pytorch: { fwd: [] as number[], step: [] as number[] } };
+  const names = ['imported', 'zoo', 'pytorch'] as const;
+  for (let r = 0; r < flags.reps; r++) {
+    for (const kind of ['fwd', 'step'] as const) {
+      for (let k = 0; k < 3; k++) {
+        const who = names[(r + k) % 3];
+        const s = who === 'pytorch' ? await pt.ask(kind === 'fwd' ? 'f' : 's') : (who === 'imported' ? ei : ez)[kind]();
+        t[who][kind].push(s);
+      }
+    }
+  }
+  pt.close();
+  ei.dispose(); ez.dispose(); imported.dispose(); zoo.dispose();
+  const load1 = loadavg()[0];
+  const ratio = (a: number[], b: number[]) => a.map((v, i) => v / b[i]);
+  const rows = (['fwd', 'step'] as const).map((k) => ({
+    kind: k, imported: median(t.imported[k]), zoo: median(t.zoo[k]), pytorch: median(t.pytorch[k]),
+    vsZoo: ratio(t.imported[k], t.zoo[k]), vsTorch: ratio(t.imported[k], t.pytorch[k]), zooVsTorch: ratio(t.zoo[k], t.pytorch[k]),
+  }));
   const mc = machine();
-  const out = { bench: 'onnx-import', reps: flags.reps, machine: mc, imports, imported: ti, zoo: tz, pytorch: { fwd: pf, step: ps } };
-  console.log(JSON.stringify(out));
+  console.log(JSON.stringify({ bench: 'onnx-import', reps: flags.reps, machine: mc, load: [load0, load1], imports, times: t }));
   if (!flags.noDoc) {
     const day = new Date().toISOString().slice(0, 10);
-    const r = (a: number, b: number) => (a / b).toFixed(2);
     const body = [
-      `Measured ${day}, ${mc.cores}-core CPU (${mc.cpu}; 1-minute load average ${mc.load1.toFixed(1)}), one thread, Node ${mc.node}.`,
-      `Command: \`node --import tsx bench/onnx-import.ts --reps ${flags.reps}\`. PyTorch 1.13 exports the networks (random weights,`,
+      `Measured ${day}, ${mc.cores}-core CPU (${mc.cpu}; 1-minute load average ${load0.toFixed(1)} before, ${load1.toFixed(1)} after: the machine is shared), one thread, Node ${mc.node}.`,
+      `Command: \`flock -x /tmp/bench.lock node --import tsx bench/onnx-import.ts --reps ${flags.reps}\`. PyTorch 1.13 exports the networks (random weights,`,
       '`scripts/make-onnx-fixtures.py --zoo`); import = read, decode, map and run the graph at two batch sizes for its shapes.',
-      `Forward (eval, no grad) and training step (SGD, cross-entropy) at batch ${B}, CIFAR shapes; medians.`,
+      `Forward (eval, no grad) and training step (SGD, cross-entropy) at batch ${B}, CIFAR shapes; the zoo resnet18 holds the imported weights.`,
+      `Each of the ${flags.reps} repetitions times the three engines back to back in a rotating order; times are medians, ratios the median of the per-repetition ratios with their range.`,
       '',
-      '| | Import (target < 2 s) |',
+      '| | Import, median (range) (target < 2 s) |',
       '| --- | ---: |',
-      `| ResNet-18 (11.17 M) | ${imports.resnet18.toFixed(2)} s |`,
-      `| VGG-11 BN (9.23 M) | ${imports.vgg11_bn.toFixed(2)} s |`,
+      `| ResNet-18 (11.17 M) | ${median(imports.resnet18).toFixed(2)} s (${range(imports.resnet18)}) |`,
+      `| VGG-11 BN (9.23 M) | ${median(imports.vgg11_bn).toFixed(2)} s (${range(imports.vgg11_bn)}) |`,
       '',
-      `| ResNet-18, batch ${B} | Imported | Zoo resnet18 | PyTorch | Imported / zoo (target <= 1.05) | Imported / PyTorch (target <= 1.0) |`,
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
-      `| Forward | ${ti.fwd.toFixed(3)} s | ${tz.fwd.toFixed(3)} s | ${pf.toFixed(3)} s | ${r(ti.fwd, tz.fwd)} | ${r(ti.fwd, pf)} |`,
-      `| Training step | ${ti.step.toFixed(3)} s | ${tz.step.toFixed(3)} s | ${ps.toFixed(3)} s | ${r(ti.step, tz.step)} | ${r(ti.step, ps)} |`,
+      `| ResNet-18, batch ${B} | Imported | Zoo resnet18 | PyTorch | Imported / zoo (target <= 1.05) | Imported / PyTorch (target <= 1.0) | Zoo / PyTorch |`,
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...rows.map((r) => `| ${r.kind === 'fwd' ? 'Forward' : 'Training step'} | ${r.imported.toFixed(3)} s | ${r.zoo.toFixed(3)} s | ${r.pytorch.toFixed(3)} s | ` +
+        `${median(r.vsZoo).toFixed(2)} (${range(r.vsZoo)}) | ${median(r.vsTorch).toFixed(2)} (${range(r.vsTorch)}) | ${median(r.zooVsTorch).toFixed(2)} (${range(r.zooVsTorch)}) |`),
     ].join('\n');
     updateSection('ONNX import', 'onnx-import', body);
   }

@@ -107,7 +107,7 @@ test('a CNN trained one epoch in PyTorch: its MNIST test accuracy in topiary equ
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('prune --from model.onnx refuses a file that does not fit the dataset, and --model beside it, writing nothing', () => {
+test('prune --from model.onnx (and evo --from) refuses a file that does not fit the dataset, and --model beside it, writing nothing', () => {
   const dir = mkdtempSync(join(tmpdir(), 'topiary-onnx-cli-'));
   try {
     const run = (args: string[]) => {
@@ -127,12 +127,21 @@ test('prune --from model.onnx refuses a file that does not fit the dataset, and 
     const c = run(['--from', join(dir, 'missing.onnx')]);
     assert.notEqual(c.code, 0);
     assert.match(c.err, /missing.onnx does not exist/);
-    let d = { code: 0, err: '' };
-    try {
-      execFileSync(process.execPath, [bin, 'search', '--from', fixture, '--out', join(dir, 'r')], { encoding: 'utf8', env, stdio: 'pipe' });
-    } catch (e) { d = { code: (e as { status: number }).status, err: String((e as { stderr: string }).stderr) }; }
-    assert.notEqual(d.code, 0);
-    assert.match(d.err, /is an ONNX file; .*search from ONNX is not supported yet/);
+    // evo --from: the same checks, before any data is read
+    for (const [args, why] of [
+      [['--from', fixture, '--model', 'lenet5'], /model: --from .* leave --model out/],
+      [['--from', join(repoRoot, 'test', 'fixtures', 'onnx', 'cnn_bn.onnx'), '--dataset', 'mnist'], /the dataset 'mnist' has examples of shape \[1,28,28\]/],
+      [['--from', join(dir, 'model.safetensors')], /from: evo starts from an ONNX file/],
+      [['--from', fixture, '--populations', 'neurons'], /populations: .*its populations are its channel groups/],
+    ] as const) {
+      let d = { code: 0, err: '' };
+      try {
+        execFileSync(process.execPath, [bin, 'evo', ...args, '--out', join(dir, 'r')], { encoding: 'utf8', env, stdio: 'pipe' });
+      } catch (e) { d = { code: (e as { status: number }).status, err: String((e as { stderr: string }).stderr) }; }
+      assert.notEqual(d.code, 0, args.join(' '));
+      assert.match(d.err, why, args.join(' '));
+      assert.equal(d.err.trim().split('\n').length, 2, `one line and the --verbose hint: ${d.err}`);
+    }
     assert.ok(!existsSync(join(dir, 'r')), 'nothing written');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
