@@ -25,6 +25,7 @@ import { TrainConfig, validate } from '../../src/experiment/config.js';
 import { makeOptimizer } from '../../src/experiment/train-run.js';
 import { loadSafetensors, saveSafetensors } from '../../src/tensor/safetensors.js';
 import { train } from '../../src/train/loop.js';
+import { evaluate } from '../../src/train/evaluate.js';
 import { tidy } from '../../src/tensor/scope.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -38,6 +39,8 @@ export interface LockstepConfig {
   steps: number;
   /** The first n training samples (default all). */
   samples?: number;
+  /** Also evaluate both final models on the test set. */
+  test?: boolean;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -48,8 +51,8 @@ export interface LockstepConfig {
 }
 
 export interface LockstepResult {
-  topiary: { losses: number[]; lrs: number[] };
-  torch: { losses: number[]; lrs: number[]; version: string };
+  topiary: { losses: number[]; lrs: number[]; testAccuracy?: number };
+  torch: { losses: number[]; lrs: number[]; version: string; testAccuracy?: number | null };
   /** Largest |topiary's init - PyTorch's nn.Linear init after torch.manual_seed(seed)|. */
   initDiff: number;
   /** Largest |topiary - torch| of each parameter after the last step. */
@@ -109,7 +112,7 @@ export async function lockstep(c: LockstepConfig, o: { dir?: string; dataDir?: s
       encoding: 'utf8', env: { ...process.env, TOPIARY_DATA: o.dataDir ?? process.env.TOPIARY_DATA ?? '' },
     });
     if (r.status !== 0) throw new Error(`${TORCH_SCRIPT} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
-    const tj = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as { losses: number[]; lrs: number[]; torch: string; initDiff: number };
+    const tj = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as { losses: number[]; lrs: number[]; torch: string; initDiff: number; testAccuracy: number | null };
     const theirs = loadSafetensors(join(dir, 'torch_final.safetensors'));
     const weightDiff: Record<string, number> = {};
     for (const [name, p] of model.namedParameters()) {
@@ -125,10 +128,16 @@ export async function lockstep(c: LockstepConfig, o: { dir?: string; dataDir?: s
       if (!(d <= tol) && firstDivergence === null) firstDivergence = i;
       if (d > maxLossDiff || Number.isNaN(d)) maxLossDiff = Number.isNaN(d) ? Infinity : Math.max(maxLossDiff, d);
     }
+    let testAccuracy: number | undefined;
+    if (c.test) {
+      const testDs = await loadDataset(c.dataset, { split: 'test', dataDir: o.dataDir });
+      testAccuracy = evaluate(model, new DataLoader(testDs, { batchSize: 1000 }).epoch(0)).accuracy;
+      testDs.dispose();
+    }
     opt.dispose();
     model.dispose();
     return {
-      topiary: { losses, lrs: res.history.map((h) => h.lr) }, torch: { losses: tj.losses, lrs: tj.lrs, version: tj.torch },
+      topiary: { losses, lrs: res.history.map((h) => h.lr), testAccuracy }, torch: { losses: tj.losses, lrs: tj.lrs, version: tj.torch, testAccuracy: tj.testAccuracy },
       initDiff: tj.initDiff, weightDiff, maxLossDiff, firstDivergence,
     };
   } finally {
@@ -143,7 +152,7 @@ async function main(): Promise<void> {
     dataset: get('dataset', 'fashion_mnist'), seed: +get('seed', '0'), steps: +get('steps', '300'),
     samples: args.includes('--samples') ? +get('samples', '0') : undefined, epochs: +get('epochs', '8'),
     batchSize: +get('batch-size', '128'), lr: +get('lr', '0.1'), momentum: +get('momentum', '0.9'),
-    weightDecay: +get('weight-decay', '0'), nesterov: args.includes('--nesterov'), widths: get('widths', '300,100').split(',').map(Number),
+    weightDecay: +get('weight-decay', '0'), nesterov: args.includes('--nesterov'), widths: get('widths', '300,100').split(',').map(Number), test: args.includes('--test'),
   };
   const why = torchAvailable();
   if (why) { process.stderr.write(`lockstep: ${why}\n`); process.exit(1); }
@@ -154,6 +163,7 @@ async function main(): Promise<void> {
   process.stdout.write(`lrs topiary [${r.topiary.lrs.map((x) => x.toPrecision(6))}] torch [${r.torch.lrs.map((x) => x.toPrecision(6))}]\n`);
   process.stdout.write(`init vs PyTorch's own for seed ${c.seed}: max |diff| ${r.initDiff}\n`);
   process.stdout.write(`max |loss diff| ${r.maxLossDiff.toExponential(2)}, first step beyond 1e-4: ${r.firstDivergence ?? 'none'}\n`);
+  if (c.test) process.stdout.write(`test accuracy: topiary ${(100 * r.topiary.testAccuracy!).toFixed(2)}% torch (same init and order) ${(100 * r.torch.testAccuracy!).toFixed(2)}%\n`);
   process.stdout.write(`final weights max |diff|: ${Object.entries(r.weightDiff).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}\n`);
 }
 

@@ -156,8 +156,9 @@ def main():
     losses = []
     lrs = train(net, x, y, cfg, lambda e: order[e * n:(e + 1) * n], cfg["steps"], lambda s, l: losses.append(l), n)
     write_safetensors(os.path.join(d, "torch_final.safetensors"), {prefix + k: v for k, v in net.state_dict().items()})
+    test_acc = accuracy(net, *idx_flat(cfg["dataset"], "test")) if cfg.get("test") else None
     with open(os.path.join(d, "torch.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "losses": losses, "lrs": lrs, "initDiff": init_diff}, f)
+        json.dump({"torch": torch.__version__, "losses": losses, "lrs": lrs, "initDiff": init_diff, "testAccuracy": test_acc}, f)
 
 
 if __name__ == "__main__":
