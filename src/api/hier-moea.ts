@@ -97,6 +97,7 @@ function parseOptions(o: HierMoeaOptions): SearchConfig {
 export async function hierMoea(model: Module, data: HierMoeaData, o: HierMoeaOptions = {}): Promise<HierMoeaResult> {
   const cfg = parseOptions(o);
   if (!data?.train || !data.val || !data.test) throw new ArgumentError('hierMoea: data: expected { train, val, test } DataLoaders');
+  if (cfg.granularity !== 'unstructured') throw new ConfigError('hierMoea: granularity: a structured search traces the model (use topiary search --granularity structured); give unstructured', [{ path: 'granularity', message: 'unstructured only here' }]);
   if (cfg.workers !== 1) throw new ConfigError('hierMoea: workers: worker threads need a registry model (use topiary search); give 1', [{ path: 'workers', message: 'must be 1 here' }]);
   const split = data.val.indices.length;
   if (cfg.valSize > split) throw new ConfigError(`hierMoea: valSize: ${cfg.valSize} is larger than the validation loader (${split} examples)`, [{ path: 'valSize', message: `at most ${split}` }]);
