@@ -16,6 +16,7 @@ import { loadGraphModule } from '../../src/graph/run.js';
 import { createModel } from '../../src/models/registry.js';
 import type { VisionTransformer } from '../../src/models/vit.js';
 import { MultiheadAttention } from '../../src/nn/transformer.js';
+import { gmpCallback, gmpSchedule } from '../../src/prune/methods/gmp.js';
 import { pmpCallback } from '../../src/prune/methods/pmp.js';
 import { preflight, validatePruneOptions } from '../../src/prune/options.js';
 import { pruneWith } from '../../src/prune/step.js';
@@ -238,6 +239,23 @@ test('pmp over heads: a progressive schedule removes 3, 6, then 9 of 16 heads; m
     prev = alive;
     checkHeadMasks(t, (l, h) => alive[l * H + h] === 1);
   }
+  t.dispose();
+  m.dispose();
+});
+
+test('gmp over heads: the cubic schedule every 2 steps removes 0, 6, 8, 8 of 16 heads (s = 0, 0.392, 0.496, 0.5)', () => {
+  const m = vit(9);
+  const t = new PruneTarget(m, { granularity: 'structured', unit: 'heads', inputShape: shape });
+  const hp = gmpSchedule({ initial: 0, final: 0.5, startEpoch: 0, endEpoch: 1, frequency: 2 }, 6);
+  const cb = gmpCallback(t, hp, 'global');
+  const removed: number[] = [];
+  for (let step = 0; step < 6; step++) {
+    cb.beforeForward!({ step, epoch: 0, model: m } as unknown as StepContext);
+    const alive = Array.from({ length: BLOCKS }, (_, l) => data(t.mask(`${attn(l)}.in_proj_bias`)).filter((_, i) => i < inner && i % dh === 0)).flat();
+    if (step % 2 === 0 || step === 5) removed.push(alive.filter((a) => a === 0).length);
+    checkHeadMasks(t, (l, h) => alive[l * H + h] === 1);
+  }
+  assert.deepEqual(removed, [0, 6, 8, 8]);
   t.dispose();
   m.dispose();
 });
