@@ -11,6 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { z } from 'zod';
 import { ConfigError, SerializationError } from '../core/errors.js';
 import { checkOutDir, lockRunFolder } from '../core/run-lock.js';
 import { readJsonFile } from '../core/safe-fs.js';
@@ -239,27 +240,52 @@ export function evoPopArms(budget: Budget, seeds: number): ArmSpec[] {
 const FRACTIONS = [0.35, 0.4, 0.45, 0.5];
 const PAPER = { label: 'paper (2601.10765, as quoted in the issue; MLP)', dense: '≈ 98', at: { 0.35: '≈ 95.5', 0.5: '88.3 – 88.6' } as Record<number, string> };
 
+/** One run of the reproduction: an arm and a seed, in `dir` under the runs folder. */
+interface EvoPopRun { arm: ArmSpec; train: TrainConfig; evo: EvoConfig; seed: number; dir: string }
+
+/** Every run in the local order (arm by arm, seed by seed), each configuration checked first. */
+function evoPopRuns(o: ReproduceOptions): EvoPopRun[] {
+  return evoPopArms(o.budget, o.seeds).flatMap((a) => {
+    const train = validate(TrainConfig, a.train, `evo-pop arm ${a.id} (training)`);
+    const evo = validate(EvoConfig, a.evo, `evo-pop arm ${a.id} (evo)`);
+    return Array.from({ length: a.seeds }, (_, s) => ({ arm: a, train, evo, seed: s, dir: join(o.budget, `${a.id}_${configHash({ train, evo })}`, `seed_${s}`) }));
+  });
+}
+
+/** A run as a queue job carries this (the configs checked again by TrainConfig and EvoConfig when it runs). */
+const EvoPopRunSpec = z.object({ arm: z.string().min(1), seed: z.number().int().min(0), train: z.record(z.string(), z.unknown()), evo: z.record(z.string(), z.unknown()) }).strict();
+
 async function reproduce(o: ReproduceOptions): Promise<void> {
   const t0 = performance.now();
+  for (const r of evoPopRuns(o)) {
+    const out = join(o.out, r.dir);
+    if (o.progress) process.stderr.write(`evo-pop: ${r.arm.label}, seed ${r.seed} -> ${out}\n`);
+    await runEvoPop({ ...r.train, seed: r.seed }, r.evo, { out, dataDir: o.dataDir, progress: o.progress });
+  }
+  await writeEvoPopDoc(o, (performance.now() - t0) / 1000);
+}
+
+/** The document and its trajectory plots, from the finished runs under o.out (a local run's or a queue's). */
+async function writeEvoPopDoc(o: ReproduceOptions, seconds: number): Promise<void> {
   const arms: Arm[] = [];
   const specs = evoPopArms(o.budget, o.seeds);
+  const runs = evoPopRuns(o);
   const trajectories: { label: string; file: string; path: string }[] = [];
   const docDir = dirname(o.doc);
   mkdirSync(docDir, { recursive: true });
   for (const a of specs) {
-    const train = validate(TrainConfig, a.train, `evo-pop arm ${a.id} (training)`);
-    const evo = validate(EvoConfig, a.evo, `evo-pop arm ${a.id} (evo)`);
-    const dir = join(o.out, o.budget, `${a.id}_${configHash({ train, evo })}`);
-    const runs: RunLike[] = [];
-    for (let s = 0; s < a.seeds; s++) {
-      const out = join(dir, `seed_${s}`);
-      if (o.progress) process.stderr.write(`evo-pop: ${a.label}, seed ${s} -> ${out}\n`);
-      const r = await runEvoPop({ ...train, seed: s }, evo, { out, dataDir: o.dataDir, progress: o.progress });
-      runs.push({ ...r, eta: evo.eta });
+    const mine = runs.filter((r) => r.arm.id === a.id);
+    const got: RunLike[] = [];
+    for (const r of mine) {
+      const out = join(o.out, r.dir);
+      // A finished run is only read back (evo.json).
+      const s = await runEvoPop({ ...r.train, seed: r.seed }, r.evo, { out, dataDir: o.dataDir, progress: o.progress });
+      got.push({ ...s, eta: r.evo.eta });
       const tf = join(out, 'trajectory.json');
-      if (s === 0 && existsSync(tf) && a.group !== 'ablation') trajectories.push({ label: a.label, file: `evo-pop-masses-${a.id}.svg`, path: tf });
+      if (r.seed === 0 && existsSync(tf) && a.group !== 'ablation') trajectories.push({ label: a.label, file: `evo-pop-masses-${a.id}.svg`, path: tf });
     }
-    arms.push({ label: a.group === 'dense' || a.group === 'lenet' ? a.label : `${a.label}${a.group === 'mlp' ? `, ${evo.fitness} fitness, eta ${evo.eta}` : ''}`, runs });
+    const evo = mine[0].evo;
+    arms.push({ label: a.group === 'dense' || a.group === 'lenet' ? a.label : `${a.label}${a.group === 'mlp' ? `, ${evo.fitness} fitness, eta ${evo.eta}` : ''}`, runs: got });
   }
   for (const t of trajectories) {
     const traj = JSON.parse(readFileSync(t.path, 'utf8')) as MassTrajectory;
@@ -267,7 +293,7 @@ async function reproduce(o: ReproduceOptions): Promise<void> {
       { title: `Mass of every population over training: ${t.label} (seed 0)`, x: 'optimizer step', y: 'mass', width: 300, height: 200 }))));
   }
   const pick = (ids: string[]) => arms.filter((_, i) => ids.includes(specs[i].group));
-  writeFileSync(o.doc, evoPopDoc(o, { main: pick(['mlp']), dense: pick(['dense']), ablation: pick(['ablation']), lenet: pick(['lenet']) }, trajectories, (performance.now() - t0) / 1000));
+  writeFileSync(o.doc, evoPopDoc(o, { main: pick(['mlp']), dense: pick(['dense']), ablation: pick(['ablation']), lenet: pick(['lenet']) }, trajectories, seconds));
 }
 
 function evoPopDoc(o: ReproduceOptions, g: { main: Arm[]; dense: Arm[]; ablation: Arm[]; lenet: Arm[] }, traj: { label: string; file: string }[], seconds: number): string {
@@ -381,4 +407,19 @@ registerReproduction({
   name: 'evo-pop',
   description: 'EVO-POP (arXiv 2601.10765): MLP on MNIST with every selection dynamic and control, plus LeNet-5',
   run: reproduce,
+  // Over a queue (src/queue): one job per arm and seed; the document from the gathered folders, as locally.
+  distributed: {
+    plan: (o) => evoPopRuns(o).map((r) => ({
+      dir: r.dir, name: `evo-pop/${o.budget} ${r.arm.id} seed ${r.seed}`, needs: [],
+      spec: { arm: r.arm.id, seed: r.seed, train: r.arm.train, evo: r.arm.evo },
+    })),
+    runOne: async (raw, root, dir, o) => {
+      const s = validate(EvoPopRunSpec, raw, 'evo-pop run');
+      const train = validate(TrainConfig, { ...s.train, seed: s.seed }, `evo-pop arm ${s.arm} (training)`);
+      const evo = validate(EvoConfig, s.evo, `evo-pop arm ${s.arm} (evo)`);
+      await runEvoPop(train, evo, { out: join(root, dir), dataDir: o.dataDir, progress: o.progress });
+    },
+    writeDoc: (o, info) => writeEvoPopDoc(o, info?.seconds ?? 0),
+    doneFile: 'evo.json',
+  },
 });

@@ -53,8 +53,13 @@ export interface DistributedReproduction {
   plan(o: ReproduceOptions): RunSpec[];
   /** One run into root/dir, its needs already under root; throws ConfigError on a bad spec. */
   runOne(spec: Record<string, unknown>, root: string, dir: string, o: { dataDir?: string; progress: boolean }): Promise<void>;
-  /** The document, from the finished runs under o.out (the local run's last step). */
-  writeDoc(o: ReproduceOptions): void;
+  /** The document, from the finished runs under o.out (the local run's last step); `seconds`: the sweep's wall time, where the document reports one. */
+  writeDoc(o: ReproduceOptions, info?: { seconds: number }): void | Promise<void>;
+  /**
+   * The file whose presence in a run's folder says the run finished (default result.json, which
+   * must say completed); unpacked last, so a folder that has it is whole.
+   */
+  doneFile?: string;
 }
 
 const REGISTRY = new Map<string, Reproduction>();

@@ -181,15 +181,18 @@ export async function packRun(dir: string, jobId: string, store: Store, seconds:
 
 /**
  * A run's files written into `dir` from its job's return value: artifacts first, each checked by
- * its sha256 (a corrupted one is refused, naming it), result.json last, so a folder with a
- * finished result.json is always whole.
+ * its sha256 (a corrupted one is refused, naming it), the done file (result.json by default) last,
+ * so a folder that has it is always whole.
  */
-export async function unpackRun(r: RunResult, dir: string, store: Store, name: string): Promise<void> {
+export async function unpackRun(r: RunResult, dir: string, store: Store, name: string, doneFile = 'result.json'): Promise<void> {
   for (const a of r.artifacts) await store.getFile(a.key, a.sha256, join(dir, a.path), `${name}: ${a.path}`);
-  const names = Object.keys(r.files).sort((a, b) => Number(a === 'result.json') - Number(b === 'result.json'));
+  const last = (f: string) => (f === doneFile ? 2 : f === 'result.json' ? 1 : 0);
+  const names = Object.keys(r.files).sort((a, b) => last(a) - last(b));
   for (const f of names) writeAtomic(join(dir, f), r.files[f]);
 }
 
-export function isFinished(dir: string): boolean {
+/** Whether `dir` holds a finished run: its done file (result.json by default, which must say completed). */
+export function isFinished(dir: string, doneFile = 'result.json'): boolean {
+  if (doneFile !== 'result.json') return existsSync(join(dir, doneFile));
   return existsSync(join(dir, 'result.json')) && finishedResult(dir) !== null;
 }

@@ -52,6 +52,7 @@ export function distributedOf(r: Reproduction) {
 }
 
 export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q: SweepOptions): Promise<SweepOutcome> {
+  const t0 = performance.now();
   const d = distributedOf(r);
   await checkReachable(q.queue);
   const log = q.log ?? (() => {});
@@ -70,7 +71,7 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
   const out: SweepOutcome = { total: jobs.size, already: 0, gathered: 0, enqueued: 0, pending: 0, failed: [], wrote: false };
   const pending = new Map<string, { spec: RunSpec; id: string; data: RunJob }>();
   for (const [id, j] of jobs) {
-    if (isFinished(join(o.out, j.spec.dir))) out.already++;
+    if (isFinished(join(o.out, j.spec.dir), d.doneFile)) out.already++;
     else pending.set(id, j);
   }
   const queue = new Queue(RUNS_QUEUE, { connection: bullConnection(q.queue), prefix: PREFIX });
@@ -86,7 +87,7 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
     for (const [id, j] of pending) {
       const state = await queue.getJobState(id);
       if (state === 'completed') {
-        await gather(queue, j, o, q.store);
+        await gather(queue, j, o, q.store, d.doneFile);
         pending.delete(id);
         out.gathered++;
       } else if (state === 'failed') {
@@ -120,7 +121,7 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
             continue; // Redis away for now
           }
           if (state === 'completed') {
-            await gather(queue, j, o, q.store);
+            await gather(queue, j, o, q.store, d.doneFile);
             pending.delete(id);
             out.gathered++;
             bar.update(out.total - pending.size, {});
@@ -140,7 +141,7 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
     }
     out.pending = pending.size;
     if (pending.size === 0) {
-      d.writeDoc(o);
+      await d.writeDoc(o, { seconds: (performance.now() - t0) / 1000 });
       out.wrote = true;
     }
     if (out.failed.length) {
@@ -154,9 +155,9 @@ export async function sweepReproduction(r: Reproduction, o: ReproduceOptions, q:
   }
 }
 
-async function gather(queue: Queue, j: { spec: RunSpec; id: string }, o: ReproduceOptions, store: Store): Promise<void> {
+async function gather(queue: Queue, j: { spec: RunSpec; id: string }, o: ReproduceOptions, store: Store, doneFile?: string): Promise<void> {
   const job = await Job.fromId(queue, j.id);
   const rv = RunResult.safeParse(job?.returnvalue);
   if (!rv.success) throw new QueueError(`${j.spec.name}: job ${j.id} finished without a run's result (${rv.error.issues[0]?.message ?? 'nothing returned'})`);
-  await unpackRun(rv.data, join(o.out, j.spec.dir), store, j.spec.name);
+  await unpackRun(rv.data, join(o.out, j.spec.dir), store, j.spec.name, doneFile);
 }

@@ -89,15 +89,15 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         throw new DelayedError();
       }
       const dir = join(root, need.dir);
-      if (isFinished(dir)) continue;
+      if (isFinished(dir, r.distributed.doneFile)) continue;
       const dep = await Job.fromId(runsQueue, need.job);
       const rv = RunResult.safeParse(dep?.returnvalue);
       if (!rv.success) throw new Error(`${data.name}: the return value of job ${need.job} is not a run's result`);
-      await unpackRun(rv.data, dir, o.store, `${data.name} needs ${need.dir}`);
+      await unpackRun(rv.data, dir, o.store, `${data.name} needs ${need.dir}`, r.distributed.doneFile);
     }
     const dir = join(root, data.dir);
     const t0 = performance.now();
-    if (!isFinished(dir)) {
+    if (!isFinished(dir, r.distributed.doneFile)) {
       o.log(`run ${data.name} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
       await evalWorker?.pause();
       try {
@@ -105,7 +105,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       } finally {
         evalWorker?.resume();
       }
-      if (!isFinished(dir)) throw new Error(`${data.name}: the run ended without a finished result.json in its folder`);
+      if (!isFinished(dir, r.distributed.doneFile)) throw new Error(`${data.name}: the run ended without a finished ${r.distributed.doneFile ?? 'result.json'} in its folder`);
     }
     const res = await packRun(dir, String(job.id), o.store, (performance.now() - t0) / 1000);
     stats.runs++;
