@@ -11,15 +11,16 @@ import { getDatasetSpec } from '../data/sources.js';
 import { createModel } from '../models/registry.js';
 import { amendResult, loadWeights } from '../prune/methods/stage.js';
 import { writeShrunk } from '../prune/shrink-run.js';
+import { writeShrunkUnitsFromMasks } from '../prune/heads-shrink.js';
 import { loadSafetensors } from '../tensor/safetensors.js';
 import { dispose } from '../tensor/scope.js';
 import { runCommand } from './common.js';
 
 /** The run's training config (model, dataset, widths) from its result.json. */
-function runConfig(dir: string): { model: string; dataset: string; widths?: number[]; granularity?: unknown } {
+function runConfig(dir: string): { model: string; dataset: string; widths?: number[]; granularity?: unknown; unit?: unknown } {
   const f = join(dir, 'result.json');
   if (!existsSync(f)) throw new ConfigError(`from: '${dir}' holds no result.json (not a finished run folder)`, [{ path: 'from', message: 'no result.json' }]);
-  let r: { config?: { model?: unknown; dataset?: unknown; widths?: unknown }; granularity?: unknown };
+  let r: { config?: { model?: unknown; dataset?: unknown; widths?: unknown }; granularity?: unknown; pruneOptions?: { unit?: unknown } };
   try {
     r = JSON.parse(readFileSync(f, 'utf8'));
   } catch (e) {
@@ -27,7 +28,7 @@ function runConfig(dir: string): { model: string; dataset: string; widths?: numb
   }
   const c = r.config;
   if (!c || typeof c.model !== 'string' || typeof c.dataset !== 'string') throw new SerializationError(`${f}: no config.model / config.dataset`);
-  return { model: c.model, dataset: c.dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined, granularity: r.granularity };
+  return { model: c.model, dataset: c.dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined, granularity: r.granularity, unit: r.pruneOptions?.unit };
 }
 
 export async function shrinkRun(dir: string): Promise<Record<string, unknown>> {
@@ -43,7 +44,8 @@ export async function shrinkRun(dir: string): Promise<Record<string, unknown>> {
   const { tensors: masks } = loadSafetensors(join(dir, 'masks.safetensors'));
   try {
     loadWeights(model, join(dir, 'model.safetensors'));
-    const s = writeShrunk(model, masks, inputShape, dir);
+    // A run over a transformer's heads / neurons (--unit) shrinks by units (prune/heads-shrink.ts).
+    const s = typeof c.unit === 'string' && c.unit !== 'channels' ? writeShrunkUnitsFromMasks(model, masks, c.unit as 'heads', inputShape, dir) : writeShrunk(model, masks, inputShape, dir);
     amendResult(dir, { shrunk: s });
     return { from: dir, model: c.model, ...s };
   } finally {

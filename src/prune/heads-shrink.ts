@@ -20,9 +20,9 @@ import { randn } from '../tensor/creation.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { physicalPruneTransformer, type VitArchitecture } from './evo-pop/heads.js';
-import { keptUnits } from './heads.js';
+import { keptUnits, type PruneUnit } from './heads.js';
 import { SHRUNK_PREFIX, type ShrunkSummary } from './shrink-run.js';
-import type { PruneTarget } from './target.js';
+import { PruneTarget } from './target.js';
 
 /** Kept unit indices per layer (`blocks.i.self_attn`, `blocks.i.linear1`) under the target's masks. */
 export function keptUnitIndices(target: PruneTarget): Map<string, number[]> {
@@ -83,5 +83,20 @@ export function writeShrunkUnits(model: Module, target: PruneTarget, inputShape:
   } finally {
     gm?.dispose();
     small.dispose();
+  }
+}
+
+/** `topiary shrink --from <run>` for a run over units: the run's saved masks (masks.safetensors) on its trained model. */
+export function writeShrunkUnitsFromMasks(model: Module, masks: Record<string, Tensor>, unit: Exclude<PruneUnit, 'channels'>, inputShape: number[], dir: string): ReturnType<typeof writeShrunkUnits> {
+  const target = new PruneTarget(model, { granularity: 'structured', unit, inputShape });
+  try {
+    for (const n of target.masks.names) {
+      const m = masks[n];
+      if (!m) throw new ShrinkError(`shrink: masks.safetensors has no mask for '${n}' (a run over ${unit} masks every ${unit} weight)`);
+      target.masks.set(n, tidy(() => m.ne(0)));
+    }
+    return writeShrunkUnits(model, target, inputShape, dir);
+  } finally {
+    target.dispose();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `topiary prune --model vit_tiny --granularity structured --unit heads`: PMP's progressive head
  * schedule on MNIST, the shrunk model written beside the masked one (heads removed, counts per
- * layer), its accuracy the masked model's; a bad --unit is one line naming the field, nothing written.
+ * layer), its accuracy the masked model's, `topiary shrink --from` rewriting it by heads; a bad --unit is one line naming the field, nothing written.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -47,6 +47,12 @@ test('prune --unit heads with pmp: 2, 4, 6, then 8 of 16 heads removed epoch by 
   assert.ok(res.testAccuracy > 0.3, `test accuracy ${res.testAccuracy} after 4 short epochs`);
   data.dispose();
   gm.dispose();
+  // topiary shrink --from rewrites it from the run's masks, by heads.
+  rmSync(join(out, 'model.shrunk.graph.json'));
+  const sh = topiary(['shrink', '--from', out]);
+  assert.equal(sh.status, 0, sh.stderr);
+  assert.match(sh.stdout, new RegExp(`^shrunk vit_tiny: ${res.shrunk.params.masked} -> ${res.shrunk.params.shrunk} parameters`));
+  assert.ok(existsSync(join(out, 'model.shrunk.graph.json')));
 });
 
 test('prune --unit heads on a model without attention, or unstructured: one line naming unit, non-zero, nothing written', () => {
