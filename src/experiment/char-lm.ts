@@ -130,7 +130,16 @@ export const CharLmTrainConfig = z.object({
   threads: z.number().int().positive().optional(),
   /** Validation windows of `context` characters (consecutive, from the start of the last 10%). */
   valWindows: z.number().int().positive().default(256),
-}).strict();
+  /** The model's shape (a recipe's fields; defaults CHAR_LM_DEFAULTS): width, blocks, heads per block, MLP width, context. */
+  dim: z.number().int().positive().optional(),
+  depth: z.number().int().positive().optional(),
+  heads: z.number().int().positive().optional(),
+  mlp: z.number().int().positive().optional(),
+  context: z.number().int().min(2).optional(),
+}).strict().superRefine((c, ctx) => {
+  const dim = c.dim ?? CHAR_LM_DEFAULTS.dim, heads = c.heads ?? CHAR_LM_DEFAULTS.heads;
+  if (dim % heads !== 0) ctx.addIssue({ code: 'custom', path: ['heads'], message: `${heads} heads do not divide the width ${dim} (dim)` });
+});
 export type CharLmTrainConfig = z.infer<typeof CharLmTrainConfig>;
 
 /** Validate raw options (recipe fields merged with flags): one ConfigError naming every bad field. */
@@ -157,7 +166,8 @@ export async function runCharLmTraining(c: CharLmTrainConfig, o: { out: string; 
   const kjv: KjvOptions = o.dataDir ? { data: join(o.dataDir, 'bible.data') } : {};
   loadKjvText(kjv);
   return withRunLock(o.out, () => {
-    const { model, result } = trainCharLm({ steps: c.steps, batch: c.batchSize, lr: c.lr, weightDecay: c.weightDecay, seed: c.seed, threads: c.threads, valWindows: c.valWindows, kjv });
+    const { model, result } = trainCharLm({ steps: c.steps, batch: c.batchSize, lr: c.lr, weightDecay: c.weightDecay, seed: c.seed, threads: c.threads, valWindows: c.valWindows, kjv,
+      dim: c.dim, depth: c.depth, heads: c.heads, mlp: c.mlp, context: c.context });
     try {
       const r: Record<string, unknown> = {
         kind: 'train_char_lm', model: 'char_lm', dataset: 'kjv', config: c, seed: c.seed, completed: true,

@@ -1,11 +1,12 @@
 /**
  * `topiary train --model char_lm --dataset kjv`: a tiny budget already beats the unigram baseline
  * of the text (result.json and the printout say both); a missing bible file, a kjv run of another
- * model, or an option char_lm does not take is one line naming it, and nothing is written.
+ * model, an option char_lm does not take, or a head count that does not divide the width is one
+ * line naming it, and nothing is written.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -39,12 +40,15 @@ test('train --model char_lm --dataset kjv: 80 steps reach a validation perplexit
   assert.ok(existsSync(join(out, 'model.safetensors')));
 });
 
-test('char_lm bad input: a missing bible file, kjv with another model, mnist with char_lm, --epochs: one line naming it, nothing written', () => {
+test('char_lm bad input: a missing bible file, kjv with another model, mnist with char_lm, --epochs, a head count that does not divide the width: one line naming it, nothing written', () => {
+  const recipe = join(root, 'heads3.yaml');
+  writeFileSync(recipe, 'heads: 3\ndim: 64\n');
   const cases: [string[], RegExp][] = [
     [['--model', 'char_lm', '--dataset', 'kjv', '--data-dir', join(root, 'nowhere')], /^topiary: King James Bible text not found: .*nowhere\/bible\.data is absent \(install the Debian packages bible-kjv-text and bible-kjv/],
     [['--model', 'lenet5', '--dataset', 'kjv'], /^topiary: model: the kjv dataset is text; only char_lm trains on it, got 'lenet5'/],
     [['--model', 'char_lm', '--dataset', 'mnist'], /dataset: char_lm trains on 'kjv'/],
     [['--model', 'char_lm', '--dataset', 'kjv', '--epochs', '3'], /epochs: not an option of char_lm/],
+    [['--model', 'char_lm', '--dataset', 'kjv', '--recipe', recipe], /heads: 3 heads do not divide the width 64 \(dim\)/],
   ];
   cases.forEach(([args, re], i) => {
     const out = join(root, `bad${i}`);
