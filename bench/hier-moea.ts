@@ -12,7 +12,10 @@
  * the load averages before and after (the machine is shared). It writes its own block
  * (hier-moea-workers) of the HIER-MOEA section.
  *
- *   node --import tsx bench/hier-moea.ts [--reps 5] [--no-doc] [--part lenet5|resnet20|workers]
+ * Parts `racing-lenet5` and `racing-resnet20` (bench/hier-moea-racing.ts): evaluations per second of
+ * a real search's generations scored by today's evaluator and by racing, alternating, same candidates.
+ *
+ *   node --import tsx bench/hier-moea.ts [--reps 5] [--no-doc] [--part lenet5|resnet20|workers|racing-lenet5|racing-resnet20]
  */
 import { isDeepStrictEqual } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { SearchConfig } from '../src/prune/hier-moea/config.js';
 const EVAL_BATCH = SearchConfig.parse({}).evalBatchSize;
 import { dataRoot, machine, median, parseFlags, REPO_ROOT } from './lib/common.js';
 import { updateSection } from './report.js';
+import { racingPart, type RacingResult } from './hier-moea-racing.js';
 
 const VAL = 5000, BN_BATCHES = 4, BN_BATCH = 128;
 const COMMAND = 'node --import tsx bench/hier-moea.ts';
@@ -209,10 +213,40 @@ function lenetProjection(results: PartResult[]): string[] {
     `(pop 40, 30 + 60 generations: ${evals} evaluations) would take about ${((evals * per) / 60).toFixed(0)} minutes of evaluation on this machine.`];
 }
 
+function racingBody(r: RacingResult): string {
+  const m = machine();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+  const full = r.evaluations / r.fullSeconds, race = r.evaluations / r.raceSeconds;
+  const byPhase = (p: number) => r.perGeneration.filter((g) => g.phase === p);
+  const rate = (gs: RacingResult['perGeneration'], k: 'full' | 'race') => gs.length ? (gs.length / gs.reduce((s, g) => s + 1 / g[k], 0)).toFixed(2) : '—';
+  return [
+    `### Racing (\`--racing\`): ${r.model}`,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`flock -x /tmp/bench.lock ${COMMAND} --part racing-${r.model}\` on ${m.cpu} (${m.cores} cores, shared; load averages 1 / 5 / 15 min before: ${load(r.loadBefore)}, after: ${load(r.loadAfter)}), ` +
+    `libtorch ${torchVersion()}, 1 thread, in the main thread. A real search (pop ${r.pop}, ${r.gens} generations, ${r.val} validation images${r.bnImages ? `, BatchNorm recalibrated on ${r.bnImages} images` : ''}, seed 0) whose every generation is scored by today's evaluator and by racing, taking turns on which goes first; the search follows the full results, so both score the same ${r.evaluations} candidates against the same archives.`,
+    '',
+    '| evaluator | evaluations / s (all) | phase 1 | phase 2 | speed-up |',
+    '|---|---:|---:|---:|---:|',
+    `| every image (today) | ${full.toFixed(2)} | ${rate(byPhase(1), 'full')} | ${rate(byPhase(2), 'full')} | 1.00 |`,
+    `| racing | ${race.toFixed(2)} | ${rate(byPhase(1), 'race')} | ${rate(byPhase(2), 'race')} | ${(race / full).toFixed(2)} |`,
+    '',
+    `Racing stopped ${r.stopped} of ${r.evaluations} candidates early and scored ${(100 * r.scored).toFixed(1)}% of the candidate-image pairs. ` +
+    `Every candidate the full evaluation would keep on the front ran to the end with the same error count: ${r.frontKept ? 'yes' : 'NO'}. ` +
+    `Besides these, the memo (each distinct network scored once, on by default) served ${r.memoHits} candidates of the search without an evaluation.`,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags();
   setNumThreads(1);
-  if (flags.part && !['lenet5', 'resnet20', 'workers'].includes(flags.part)) throw new Error(`bench: --part must be lenet5, resnet20 or workers, got ${flags.part}`);
+  if (flags.part && !['lenet5', 'resnet20', 'workers', 'racing-lenet5', 'racing-resnet20'].includes(flags.part)) throw new Error(`bench: --part must be lenet5, resnet20, workers, racing-lenet5 or racing-resnet20, got ${flags.part}`);
+  if (flags.part.startsWith('racing-')) {
+    const name = flags.part.slice('racing-'.length) as 'lenet5' | 'resnet20';
+    const r = await racingPart(name);
+    process.stdout.write(JSON.stringify({ bench: 'hier-moea-racing', result: r, machine: machine() }) + '\n');
+    if (!flags.noDoc) updateSection('HIER-MOEA', `hier-moea-racing-${name}`, racingBody(r));
+    return;
+  }
   if (flags.part === 'workers' || !flags.part) {
     const p = await poolPart(flags.reps);
     process.stdout.write(JSON.stringify({ bench: 'hier-moea-workers', result: p, machine: machine() }) + '\n');

@@ -35,6 +35,7 @@ import { MAX_LAYER_PRUNE, phase1Bounds, stratifiedSampling, ThresholdDecoder } f
 import { BitSpace, taylorScores } from './phase2.js';
 import { GroupDecoder } from './structured.js';
 import { maxWrong } from './racing.js';
+import { MemoEvaluator } from './memo.js';
 
 /** Hypervolume reference point in (error, kept fraction): both objectives live in [0, 1]. */
 export const HV_REF = [1, 1];
@@ -105,6 +106,8 @@ export interface SearchOutcome {
   phase1Front: { error: number; kept: number; masks: LayerMasks }[];
   phase2Front: { error: number; kept: number; masks: LayerMasks }[];
   nBits: number;
+  /** Candidates of this invocation served by the memo (scored before, or copies within their generation). */
+  memoHits: number;
 }
 
 export interface SearchLoopOptions {
@@ -118,7 +121,8 @@ export interface SearchLoopOptions {
 export async function runPhases(model: Module, data: SearchData, cfg: SearchConfig, o: SearchLoopOptions): Promise<SearchOutcome> {
   mkdirSync(o.out, { recursive: true });
   const ev = data.evaluator, layout = ev.layout;
-  const batchEv = data.batchEvaluator ?? ev;
+  // Each distinct network is scored once (memo.ts): the same results, fewer evaluations.
+  const batchEv = new MemoEvaluator(data.batchEvaluator ?? ev);
   const statePath = join(o.out, 'search-state.json');
   const identity: Record<string, unknown> = Object.fromEntries(SEARCH_IDENTITY.map((k) => [k, cfg[k]]));
   identity.layers = layout.names.map((n, l) => `${n}:${layout.sizes[l]}`);
@@ -161,7 +165,7 @@ export async function runPhases(model: Module, data: SearchData, cfg: SearchConf
     phase2: algo2?.state() ?? null, rates: mutation?.rates ?? null, history, archive1: archive1.state(), archive2: archive2?.state() ?? null,
   } satisfies SavedState);
   const outcome = (completed: boolean): SearchOutcome => ({
-    completed, denseError, history, anchors, nBits: space?.nBits ?? 0,
+    completed, denseError, history, anchors, nBits: space?.nBits ?? 0, memoHits: batchEv.hits,
     phase1Front: completed ? archive1.entries().map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: decoder.decode(i.genome) })) : [],
     phase2Front: completed && archive2 && space ? archive2.entries().map((i) => ({ error: i.objectives[0], kept: i.objectives[1], masks: space!.toMasks(i.genome) })) : [],
   });
