@@ -33,15 +33,27 @@ const COMMAND = 'node --import tsx bench/queue.ts';
 const LENET_CKPT = 'runs/reproduce/hier-moea/reduced/lenet5/seed_0/dense/model.safetensors';
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
 
-/** `topiary worker` processes, resolved once each is on the queue (and, with `runThread`, its run thread is ready). */
-function startWorkers(n: number, url: string, store: string, tmp: string, tag: string, runThread = false): Promise<ChildProcess[]> {
+/**
+ * `topiary worker` processes, resolved once each is on the queue (and, with `runThread`, its run
+ * thread is ready). `ownSession`: each in a session of its own (setsid), as workers started from
+ * their own shells or service units are; Linux's autogroup scheduling shares the CPU between
+ * sessions, so children of this script would otherwise split one session's share between them.
+ */
+function startWorkers(n: number, url: string, store: string, tmp: string, tag: string, runThread = false, ownSession = false): Promise<ChildProcess[]> {
   return Promise.all(Array.from({ length: n }, (_, k) => new Promise<ChildProcess>((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'topiary.js'), 'worker', '--queue', url, '--store', store, '--work', join(tmp, `${tag}-${k}`), '--data-dir', dataRoot()],
-      { stdio: ['ignore', 'ignore', 'pipe'] });
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: ownSession });
     let log = '';
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (/ worker \d+ on /.test(log) && (!runThread || / run thread ready /.test(log))) resolve(child); });
     child.on('exit', (c) => reject(new Error(`worker exited (${c}): ${log}`)));
   })));
+}
+
+/** CPU seconds (user + system, all threads) a live process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
 async function stopWorkers(ws: ChildProcess[]): Promise<void> {
@@ -98,6 +110,7 @@ async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<str
   const r = getReproduction(SWEEP.name);
   const url = redis.url(6);
   const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  const cpu: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const loads: number[] = [];
   const docs = new Set<string>();
   const command = `topiary reproduce ${SWEEP.name} --seeds ${SWEEP.seeds} --budget full`;
@@ -107,15 +120,17 @@ async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<str
       for (const n of (rep % 2 === 0 ? [1, 2] : [2, 1]) as (1 | 2)[]) {
         const tag = `sweep-${rep}-${n}`, store = join(tmp, `${tag}-store`), out = join(tmp, tag);
         await runsQueue.obliterate({ force: true });
-        const ws = await startWorkers(n, url, store, tmp, tag, true);
+        const ws = await startWorkers(n, url, store, tmp, tag, true, true);
         loads.push(loadavg()[0]);
+        const cpu0 = ws.reduce((t, w) => t + cpuSeconds(w.pid!), 0);
         const t0 = performance.now();
         await sweepReproduction(r, { seeds: SWEEP.seeds, budget: 'full', dataDir: dataRoot(), out, doc: join(out, 'doc.md'), command, progress: false },
           { queue: parseQueueUrl(url), store: new FsStore(store), wait: true, pollMs: 50 });
         const seconds = (performance.now() - t0) / 1000;
         times[n].push(seconds);
+        cpu[n].push(ws.reduce((t, w) => t + cpuSeconds(w.pid!), 0) - cpu0);
         docs.add(readFileSync(join(out, 'doc.md'), 'utf8'));
-        process.stderr.write(`[queue sweep] rep ${rep + 1}/${reps}, ${n} worker(s): ${seconds.toFixed(1)} s (load ${loadavg()[0].toFixed(2)})\n`);
+        process.stderr.write(`[queue sweep] rep ${rep + 1}/${reps}, ${n} worker(s): ${seconds.toFixed(1)} s, workers' CPU ${cpu[n].at(-1)!.toFixed(1)} s (load ${loadavg()[0].toFixed(2)})\n`);
         await stopWorkers(ws);
         rmSync(out, { recursive: true, force: true });
         rmSync(store, { recursive: true, force: true });
@@ -132,14 +147,14 @@ async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<str
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} with \`${COMMAND} --part sweep --reps ${reps}\` on ${m.cpu} (${m.cores} cores). \`${command}\`: ` +
       `8 LeNet-300-100 runs (dense; random, SNIP, GraSP at 78.9%; seeds 0 and 1), each one epoch on all of MNIST's training split (48k images after the validation split, batch 128, rotation and translation), ` +
-      `1 libtorch thread per worker; wall time from enqueue to the document written; worker processes started (run thread ready) beforehand; ` +
+      `1 libtorch thread per worker, each worker in a session of its own (as when started from its own shell: Linux's autogroup scheduler shares the CPU between sessions); wall time from enqueue to the document written; worker processes started (run thread ready) beforehand; ` +
       `1 worker and 2 workers take turns, ${reps} sweeps each, medians. Load average (1 / 5 / 15 min) before: ${load(before)}, after: ${load(loadavg())}; ` +
       `1-minute load at each sweep's start: ${loads.map((x) => x.toFixed(2)).join(', ')}.`,
     '',
-    '| worker processes | wall time (median) | each sweep | against 1 worker | target |',
-    '|---:|---:|---|---:|---|',
-    `| 1 | ${median(times[1]).toFixed(1)} s | ${times[1].map((t) => t.toFixed(1)).join(', ')} s | 1.00 | — |`,
-    `| 2 | ${median(times[2]).toFixed(1)} s | ${times[2].map((t) => t.toFixed(1)).join(', ')} s | ${ratio.toFixed(2)} (turn by turn: ${pairs.join(', ')}) | ≤ 0.6 |`,
+    '| worker processes | wall time (median) | each sweep | against 1 worker | target | workers\' CPU time (median) |',
+    '|---:|---:|---|---:|---|---:|',
+    `| 1 | ${median(times[1]).toFixed(1)} s | ${times[1].map((t) => t.toFixed(1)).join(', ')} s | 1.00 | — | ${median(cpu[1]).toFixed(1)} s |`,
+    `| 2 | ${median(times[2]).toFixed(1)} s | ${times[2].map((t) => t.toFixed(1)).join(', ')} s | ${ratio.toFixed(2)} (turn by turn: ${pairs.join(', ')}) | ≤ 0.6 | ${median(cpu[2]).toFixed(1)} s |`,
     '',
     `Same document from every sweep: ${docs.size === 1 ? 'yes' : 'NO'}.` + (before[0] > m.cores
       ? ` The load average was ${before[0].toFixed(1)} on ${m.cores} cores before the run (other jobs): a second worker finds no idle core, so the ratio measures the share of a saturated machine, not what a second machine adds.` : ''),
