@@ -21,6 +21,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { manualSeed, setNumThreads } from '../src/core/runtime.js';
 import { importOnnx } from '../src/graph/onnx-import.js';
+import type { GraphModule } from '../src/graph/run.js';
+import { trace } from '../src/graph/trace.js';
+import type { Value } from '../src/graph/ir.js';
 import { createModel } from '../src/models/registry.js';
 import type { Module } from '../src/nn/module.js';
 import { SGD } from '../src/optim/optimizer.js';
@@ -28,7 +31,6 @@ import { noGrad } from '../src/tensor/autograd.js';
 import { randint, randn } from '../src/tensor/creation.js';
 import { crossEntropy } from '../src/tensor/nn-ops.js';
 import { tidy } from '../src/tensor/scope.js';
-import type { Tensor } from '../src/tensor/tensor.js';
 import { machine, median, parseFlags, PYTHON, since } from './lib/common.js';
 import { updateSection } from './report.js';
 
@@ -36,6 +38,7 @@ const flags = parseFlags();
 setNumThreads(1);
 const B = 32;
 const dir = mkdtempSync(join(tmpdir(), 'topiary-bench-onnx-import-'));
+const say = (m: string) => process.stderr.write(`onnx-import bench: ${m}\n`);
 
 /** A topiary model ready to time one forward (eval) or one training step, each call measured alone. */
 function engine(m: Module): { fwd: () => number; step: () => number; dispose: () => void } {
@@ -96,20 +99,41 @@ function pytorch(): { ask: (c: 'f' | 's') => Promise<number>; close: () => void 
   };
 }
 
-/** Copy the imported model's tensors into the zoo model, in order (the same network, other names). */
-function sameWeights(from: Module, to: Module): void {
-  const a = [...from.namedParameters(), ...from.namedBuffers()], b = [...to.namedParameters(), ...to.namedBuffers()];
-  if (a.length !== b.length) throw new Error(`bench: ${a.length} tensors imported, ${b.length} in the zoo model`);
-  noGrad(() => a.forEach(([n, t], i) => {
-    const u = b[i][1] as Tensor;
-    if (t.shape.join() !== u.shape.join()) throw new Error(`bench: ${n} [${t.shape}] vs ${b[i][0]} [${u.shape}]`);
-    u.copy_(t);
-  }));
+/**
+ * Copy the imported model's tensors into the zoo model. The two graphs are the same network
+ * (20 conv, 20 BatchNorm, 17 relu, 8 add, pool, flatten, linear) with their nodes in another order,
+ * so their values are paired by walking both back from the output (an add's operands may come
+ * swapped); the outputs are then checked equal.
+ */
+function sameWeights(from: GraphModule, to: Module): void {
+  const g = trace(to, { inputShape: [3, 32, 32] });
+  const pair = new Map<Value, Value>();
+  const sig = (v: Value | null) => (v === null ? 'null' : v.kind === 'op' ? v.producer!.op : v.kind);
+  const walk = (a: Value, b: Value): void => {
+    if (pair.has(a)) return;
+    pair.set(a, b);
+    if (a.kind !== 'op') return;
+    const na = a.producer!, nb = b.producer!;
+    if (!nb || na.op !== nb.op || na.inputs.length !== nb.inputs.length) throw new Error(`bench: the imported graph is not the zoo resnet18's (${na.op} vs ${nb?.op})`);
+    let ins = nb.inputs;
+    if (na.op === 'add' && na.inputs.some((v, k) => sig(v) !== sig(ins[k]))) ins = [...ins].reverse();
+    na.inputs.forEach((v, k) => { if (v && ins[k]) walk(v, ins[k]!); });
+  };
+  walk(from.graph.outputs[0], g.outputs[0]);
+  const src = from.stateDict(), dst = to.stateDict();
+  noGrad(() => { for (const [a, b] of pair) if (a.kind === 'param' || a.kind === 'buffer') dst[b.name].copy_(src[a.name]); });
+  g.dispose();
+  const x = randn([2, 3, 32, 32]);
+  const d = tidy(() => noGrad(() => from.eval().call(x).sub(to.eval().call(x)).abs().max().item() as number));
+  x.dispose();
+  if (!(d <= 1e-4)) throw new Error(`bench: the zoo model with the imported weights differs by ${d}`);
+  say(`zoo resnet18 holds the imported weights (outputs differ by ${d.toExponential(1)})`);
 }
 
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
 
 try {
+  say('exporting ResNet-18 and VGG-11 from PyTorch');
   const gen = spawnSync(PYTHON, ['scripts/make-onnx-fixtures.py', '--zoo', dir, '64'], { encoding: 'utf8' });
   if (gen.status !== 0) throw new Error(`fixture script failed: ${gen.stderr}`);
   const load0 = loadavg()[0];
@@ -121,6 +145,7 @@ try {
       imports[name].push(since(t0));
     }
   }
+  say(`imports timed (${flags.reps} each)`);
   manualSeed(0);
   const imported = importOnnx(join(dir, 'resnet18.onnx'));
   const zoo = createModel('resnet18', { inputShape: [3, 32, 32], numClasses: 10 });
@@ -134,6 +159,7 @@ try {
         const who = names[(r + k) % 3];
         const s = who === 'pytorch' ? await pt.ask(kind === 'fwd' ? 'f' : 's') : (who === 'imported' ? ei : ez)[kind]();
         t[who][kind].push(s);
+        say(`rep ${r + 1} ${kind} ${who}: ${s.toFixed(3)} s`);
       }
     }
   }
