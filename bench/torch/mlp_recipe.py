@@ -116,18 +116,27 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--mean", type=float, default=None, help="input normalization (default: topiary's constants for the dataset)")
     p.add_argument("--std", type=float, default=None)
+    p.add_argument("--init-seed", type=int, default=None, help="free: seed the init with this, then the shuffling with --seed")
+    p.add_argument("--order-file", default=None, help="free: int32 sample orders, epoch after epoch (topiary's, say), instead of randperm")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
 
     if a.mode == "free":
         cfg = {"lr": a.lr, "momentum": a.momentum, "weightDecay": a.weight_decay, "epochs": a.epochs, "batchSize": a.batch_size}
-        torch.manual_seed(a.seed)
+        torch.manual_seed(a.seed if a.init_seed is None else a.init_seed)
         net = make_net([int(w) for w in a.widths.split(",")])
+        if a.init_seed is not None:
+            torch.manual_seed(a.seed)
         x, y = idx_flat(a.dataset, "train", a.mean, a.std)
         xt, yt = idx_flat(a.dataset, "test", a.mean, a.std)
-        train(net, x, y, cfg, lambda e: torch.randperm(x.shape[0]))
+        if a.order_file:
+            n = x.shape[0]
+            order = torch.from_numpy(np.fromfile(a.order_file, dtype="<i4").astype(np.int64))
+            train(net, x, y, cfg, lambda e: order[e * n:(e + 1) * n])
+        else:
+            train(net, x, y, cfg, lambda e: torch.randperm(x.shape[0]))
         print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "dataset": a.dataset, "seed": a.seed,
-                          **cfg, "mean": a.mean, "std": a.std, "testAccuracy": accuracy(net, xt, yt)}))
+                          **cfg, "mean": a.mean, "std": a.std, "initSeed": a.init_seed, "orderFile": a.order_file, "testAccuracy": accuracy(net, xt, yt)}))
         return
 
     d = a.dir
