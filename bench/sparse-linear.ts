@@ -1,7 +1,7 @@
 /**
  * Unstructured sparsity that saves space and time (issue 10, section 4).
  *
- *   node --import tsx bench/sparse-linear.ts [--part lenet|threshold|all] [--reps 9] [--no-doc]
+ *   node --import tsx bench/sparse-linear.ts [--part lenet|threshold|conv|all] [--reps 9] [--no-doc]
  *
  * lenet: LeNet-300-100 magnitude-pruned per layer to 90%, 95% and 98% (random PyTorch-default
  *   weights: the timing and the file sizes do not depend on training; the positions of the kept
@@ -12,6 +12,9 @@
  * threshold: the sparse kernel against libtorch's dense linear, weights [10, 100] to [1024, 1024],
  *   densities 2% to 50%, batches 1, 8 and 128: the crossover density of each, from which the rule in
  *   src/nn/sparse/linear.ts (SPARSE_RULE) is set.
+ * conv: the sparse convolution (im2col + the CSR kernel) against libtorch's dense conv2d for LeNet-5's
+ *   convolutions and two 64-channel ones at densities 2% to 20%, batches 1 and 128, from which
+ *   SPARSE_CONV_RULE (src/nn/sparse/conv.ts) is set; then LeNet-5 whole at 90%, 95% and 98%.
  * CPU time (not wall-clock) because the machine is shared: it leaves out the time spent waiting for a core.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,7 +26,7 @@ import { manualSeed, setNumThreads, torchVersion } from '../src/core/runtime.js'
 import { exportOnnx } from '../src/graph/onnx-export.js';
 import { createModel } from '../src/models/registry.js';
 import type { Module } from '../src/nn/module.js';
-import { gzipSize, saveSparseSafetensors, sparseLinear, SPARSE_RULE, withDenseInference } from '../src/nn/sparse/index.js';
+import { gzipSize, saveSparseSafetensors, sparseConv2d, sparseLinear, SPARSE_CONV_RULE, SPARSE_RULE, withDenseInference } from '../src/nn/sparse/index.js';
 import { F, noGrad, rand, randn, saveSafetensors, tidy, type Tensor } from '../src/tensor/index.js';
 import { machine, median } from './lib/common.js';
 import { updateSection } from './report.js';
@@ -170,6 +173,81 @@ function threshold(): string {
   ].join('\n');
 }
 
+/** Convolutions: LeNet-5's conv2 (and a 1x1 conv) against libtorch's dense conv, then LeNet-5 whole. */
+const CONV_SHAPES: { name: string; w: [number, number, number, number]; x: [number, number, number]; o: { padding?: [number, number] } }[] = [
+  { name: 'LeNet-5 conv2 [50, 20, 5, 5] on 20x12x12', w: [50, 20, 5, 5], x: [20, 12, 12], o: {} },
+  { name: 'LeNet-5 conv1 [20, 1, 5, 5] on 1x28x28', w: [20, 1, 5, 5], x: [1, 28, 28], o: {} },
+  { name: '1x1 [64, 64, 1, 1] on 64x8x8', w: [64, 64, 1, 1], x: [64, 8, 8], o: {} },
+  { name: '3x3 [64, 64, 3, 3] on 64x8x8, padding 1', w: [64, 64, 3, 3], x: [64, 8, 8], o: { padding: [1, 1] } },
+];
+const CONV_DENSITIES = [0.02, 0.05, 0.1, 0.2];
+
+function conv(): string {
+  const lines: string[] = [];
+  for (const c of argv.includes('--whole-only') ? [] : CONV_SHAPES) {
+    for (const batch of [1, 128]) {
+      const cells: string[] = [];
+      for (const d of CONV_DENSITIES) {
+        manualSeed(2);
+        const w = tidy(() => randn(c.w).mul(rand(c.w).lt(d)));
+        const b = randn([c.w[0]]);
+        const x = randn([batch, ...c.x]);
+        const o = { stride: [1, 1] as [number, number], padding: c.o.padding ?? [0, 0] as [number, number], dilation: [1, 1] as [number, number], groups: 1 };
+        const work = c.w.reduce((a, v) => a * v, 1) * batch * c.x[1] * c.x[2];
+        const iters = Math.max(5, Math.min(2000, Math.round(3e7 / work)));
+        // Dense as Conv2d runs it on CPU (channels-last, the library's default) and in NCHW; the better of the two is the reference.
+        const r = alternate({
+          cl: () => noGrad(() => F.conv2d(x.contiguous('channels_last'), w.contiguous('channels_last'), b, o)).dispose(),
+          nchw: () => noGrad(() => F.conv2d(x, w, b, o)).dispose(),
+          sparse: () => sparseConv2d(x, w, b, o).dispose(),
+        }, iters, Math.min(reps, 7));
+        cells.push(`${(Math.min(r.cl, r.nchw) / r.sparse).toFixed(2)} (${r.sparse.toFixed(0)} µs)`);
+        for (const t of [w, b, x] as Tensor[]) t.dispose();
+      }
+      call('sparseCacheClear');
+      lines.push(`| ${c.name} | ${batch} | ${cells.join(' | ')} |`);
+      process.stderr.write(`${lines[lines.length - 1]}\n`);
+    }
+  }
+  // LeNet-5 whole, magnitude-pruned per layer: dense path against the automatic path (sparse chain for
+  // the fully connected layers, sparse conv where SPARSE_CONV_RULE says), and the automatic path with
+  // the conv rule off (convs dense), alternating.
+  const whole: string[] = [];
+  for (const sparsity of [0.9, 0.95, 0.98]) {
+    manualSeed(0);
+    const model = createModel('lenet5', { inputShape: [1, 28, 28], numClasses: 10 }).eval();
+    prune(model, sparsity);
+    const cells: string[] = [];
+    for (const batch of [1, 128]) {
+      const x = rand([batch, 1, 28, 28]);
+      const saved = SPARSE_CONV_RULE.maxDensity;
+      const r = alternate({
+        dense: () => tidy(() => noGrad(() => withDenseInference(() => model.call(x)))).dispose(),
+        auto: () => tidy(() => noGrad(() => model.call(x))).dispose(),
+        denseConvs: () => { SPARSE_CONV_RULE.maxDensity = -1; try { tidy(() => noGrad(() => model.call(x))).dispose(); } finally { SPARSE_CONV_RULE.maxDensity = saved; } },
+      }, batch === 1 ? 300 : 10);
+      cells.push(`${r.dense.toFixed(0)} / ${r.denseConvs.toFixed(0)} / ${r.auto.toFixed(0)} µs: **${(r.dense / r.auto).toFixed(2)}x** (convs dense ${(r.dense / r.denseConvs).toFixed(2)}x)`);
+      x.dispose();
+    }
+    model.dispose();
+    whole.push(`| ${sparsity * 100}% | ${cells.join(' | ')} |`);
+  }
+  console.log(JSON.stringify({ part: 'conv', lines, whole }));
+  return [
+    `Speed-up of the sparse convolution (stride 1: direct, each nonzero adds a shifted input plane; otherwise im2col, then the CSR kernel in blocks of 16 positions) over libtorch's dense conv2d (the faster of channels-last, which Conv2d uses on CPU, and NCHW), one thread, random weights with the given density, medians of ${Math.min(reps, 7)} alternating rounds; sparse CPU time per call in brackets:`,
+    '',
+    `| convolution | batch | ${CONV_DENSITIES.map((d) => `${d * 100}%`).join(' | ')} |`,
+    `|---|---:|${CONV_DENSITIES.map(() => '---:').join('|')}|`,
+    ...lines,
+    '',
+    `LeNet-5 (Caffe: conv20-pool-conv50-pool-fc500-fc10), random weights magnitude-pruned per layer; CPU time per forward pass, eval, noGrad; dense path / automatic path with the convolutions kept dense / automatic path (conv rule: density ≤ ${SPARSE_CONV_RULE.maxDensity} for weights of at least ${SPARSE_CONV_RULE.minElements} elements):`,
+    '',
+    '| sparsity | batch 1 | batch 128 |',
+    '|---|---:|---:|',
+    ...whole,
+  ].join('\n');
+}
+
 const m = machine();
 const head = `Measured ${new Date().toISOString().slice(0, 10)} on ${m.cores} × ${m.cpu}, libtorch ${torchVersion()} CPU, one thread ` +
   `(setNumThreads(1), OMP/OPENBLAS_NUM_THREADS=1), Node ${m.node}; 1-minute load average ${m.load1.toFixed(2)} at the start. ` +
@@ -177,6 +255,11 @@ const head = `Measured ${new Date().toISOString().slice(0, 10)} on ${m.cores} ×
 if (part === 'lenet' || part === 'all') {
   const body = `${head}\n\nLeNet-300-100, random PyTorch-default weights magnitude-pruned per layer (biases dense); forward pass in eval mode under noGrad, dense path and sparse path alternating round by round (${reps} rounds), medians. The ONNX file is \`exportOnnx\`'s (opset 17, dense initializers: onnxruntime gains nothing from sparse ones), listed with its gzip size as TF-MOT does.\n\n${lenet()}\n\nCommand: \`${COMMAND} --part lenet\``;
   if (!noDoc) updateSection('Sparse inference', 'sparse-lenet', body);
+  else console.log(body);
+}
+if (part === 'conv' || part === 'all') {
+  const body = `${head}\n\n${conv()}\n\nCommand: \`${COMMAND} --part conv\``;
+  if (!noDoc) updateSection('Sparse inference', 'sparse-conv', body);
   else console.log(body);
 }
 if (part === 'threshold' || part === 'all') {

@@ -4,7 +4,7 @@
  * channels together), fine-tuned, shrunk; parameters, MACs and median latency at batch 1 and 128
  * against the dense model, in topiary and in onnxruntime-node, dense and shrunk runs alternating.
  *
- *   node --import tsx bench/structured-resnet20.ts [--data-dir DIR] [--subset 6000] [--epochs 2] [--reps 7] [--out runs/bench-structured]
+ *   node --import tsx bench/structured-resnet20.ts [--data-dir DIR] [--subset 6000] [--epochs 2] [--reps 7] [--out runs/bench-structured] [--train-only]
  *
  * Both runs go through the real pipeline (runTraining, then `prune --method magnitude --granularity
  * structured`, which writes model.shrunk.*); finished stages are reused. Latency: one thread
@@ -59,20 +59,24 @@ if (!existsSync(join(prunedDir, 'model.shrunk.graph.json'))) {
   await runPrune({ train: tc, prune, run: { out: prunedDir, dataDir, progress: false } }, pruneEnv);
 }
 const trainSeconds = (performance.now() - t0) / 1000;
+if (process.argv.includes('--train-only')) process.exit(0);
 const { readFileSync } = await import('node:fs');
 const denseRes = JSON.parse(readFileSync(join(denseDir, 'result.json'), 'utf8'));
 const prunedRes = JSON.parse(readFileSync(join(prunedDir, 'result.json'), 'utf8'));
 
 setNumThreads(1);
-// The library's default convolves in channels-last layout on CPU (faster for training); `--channels-last false` measures without.
 const { Conv2d } = await import('../src/nn/layers.js');
-Conv2d.channelsLast = arg('channels-last', 'true') !== 'false';
 const shape = [1, 28, 28];
 const dense = createModel('resnet20', { inputShape: shape, numClasses: 10 });
 loadWeights(dense, join(denseDir, 'model.safetensors'));
 const denseGraph = GraphModule.fromModule(dense, shape);
 const shrunk = loadGraphModule(join(prunedDir, 'model.shrunk'));
-for (const m of [dense, denseGraph, shrunk]) m.eval();
+// The deployed forms: the same graphs with BatchNorm folded into the convolutions (src/graph/fold.ts).
+const denseFold = GraphModule.fromModule(dense, shape);
+const shrunkFold = loadGraphModule(join(prunedDir, 'model.shrunk'));
+denseFold.foldBatchNorm = true;
+shrunkFold.foldBatchNorm = true;
+for (const m of [dense, denseGraph, shrunk, denseFold, shrunkFold]) m.eval();
 const gd = trace(dense, { inputShape: shape });
 const sd = graphStats(gd), ss = graphStats(shrunk.graph);
 gd.dispose();
@@ -80,7 +84,9 @@ gd.dispose();
 /** CPU time of the process (user + system, all threads) in ms: on a shared machine, wall time also counts waiting for a core. */
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 interface Timing { wall: number; cpu: number }
-function timeTopiary(m: Module, batch: number, calls: number): Timing {
+/** `channelsLast`: the conv layout (Conv2d.channelsLast, the library's default on CPU, or NCHW). */
+function timeTopiary(m: Module, batch: number, calls: number, channelsLast: boolean): Timing {
+  Conv2d.channelsLast = channelsLast;
   const x = randn([batch, ...shape]);
   const once = () => tidy(() => noGrad(() => { m.call(x); }));
   for (let i = 0; i < 3; i++) once();
@@ -90,10 +96,18 @@ function timeTopiary(m: Module, batch: number, calls: number): Timing {
   x.dispose();
   return t;
 }
-async function session(m: Module) {
-  return ort.InferenceSession.create(encodeOnnx(m, { inputShape: shape, opset: 17 }), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+// onnxruntime: as before (its default optimization level, 'all' in onnxruntime-node), and the
+// deployer's settings: optimization level 'all' stated, one intra-op thread (batch-1 latency: no
+// thread hand-off), sequential execution, the BatchNorm-folded export.
+const ORT_PLAIN = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' } as const;
+const ORT_DEPLOY = { ...ORT_PLAIN, graphOptimizationLevel: 'all' } as const;
+async function session(m: Module, fold: boolean, o: typeof ORT_PLAIN | typeof ORT_DEPLOY) {
+  return ort.InferenceSession.create(encodeOnnx(m, { inputShape: shape, opset: 17, foldBatchNorm: fold }), o);
 }
-const sessions = { dense: await session(dense), shrunk: await session(shrunk) };
+const sessions = {
+  dense: await session(dense, false, ORT_PLAIN), shrunk: await session(shrunk, false, ORT_PLAIN),
+  denseDeploy: await session(dense, true, ORT_DEPLOY), shrunkDeploy: await session(shrunk, true, ORT_DEPLOY),
+};
 async function timeOrt(s: Awaited<ReturnType<typeof session>>, batch: number, calls: number): Promise<Timing> {
   const n = batch * shape.reduce((a, b) => a * b, 1);
   const data = Float32Array.from({ length: n }, () => Math.random());
@@ -104,48 +118,65 @@ async function timeOrt(s: Awaited<ReturnType<typeof session>>, batch: number, ca
   return { wall: (performance.now() - w0) / calls, cpu: (cpuMs() - c0) / calls };
 }
 
-type Key = 'dense' | 'denseGraph' | 'shrunk' | 'ortDense' | 'ortShrunk';
-const lat: Record<string, Record<Key, Timing[]>> = {};
+// Each configuration: a dense and a shrunk measurement, taken next to each other.
+type Run = () => Timing | Promise<Timing>;
+interface Config { label: string; dense: (b: number, calls: number) => Run; shrunk: (b: number, calls: number) => Run }
+const topi = (d: Module, s: Module, cl: boolean, label: string): Config => ({
+  label, dense: (b, c) => () => timeTopiary(d, b, c, cl), shrunk: (b, c) => () => timeTopiary(s, b, c, cl),
+});
+const CONFIGS: Config[] = [
+  topi(dense, shrunk, true, 'topiary, as before: dense model vs shrunk GraphModule, channels-last convs'),
+  topi(denseGraph, shrunk, true, 'topiary, both GraphModules, channels-last'),
+  topi(denseFold, shrunkFold, true, 'topiary, BatchNorm folded, channels-last convs'),
+  topi(denseFold, shrunkFold, false, 'topiary, BatchNorm folded, NCHW convs'),
+  { label: 'onnxruntime-node, plain export, default options', dense: (b, c) => () => timeOrt(sessions.dense, b, c), shrunk: (b, c) => () => timeOrt(sessions.shrunk, b, c) },
+  { label: 'onnxruntime-node, folded export, graph optimization all', dense: (b, c) => () => timeOrt(sessions.denseDeploy, b, c), shrunk: (b, c) => () => timeOrt(sessions.shrunkDeploy, b, c) },
+];
+
+const lat: Record<number, { dense: Timing[]; shrunk: Timing[] }[]> = {};
 const load: number[] = [];
 const { loadavg } = await import('node:os');
 for (const batch of [1, 128]) {
   const calls = batch === 1 ? 60 : 6;
-  const l: Record<Key, Timing[]> = (lat[batch] = { dense: [], denseGraph: [], shrunk: [], ortDense: [], ortShrunk: [] });
+  lat[batch] = CONFIGS.map(() => ({ dense: [], shrunk: [] }));
   for (let r = 0; r < reps; r++) {
     load.push(loadavg()[0]);
-    // Alternate dense and shrunk (and swap which goes first every repetition), so both see the same load.
-    const order: Key[] = r % 2 === 0 ? ['dense', 'shrunk', 'denseGraph', 'ortDense', 'ortShrunk'] : ['ortShrunk', 'ortDense', 'shrunk', 'denseGraph', 'dense'];
-    for (const k of order) {
-      if (k === 'dense') l.dense.push(timeTopiary(dense, batch, calls));
-      else if (k === 'denseGraph') l.denseGraph.push(timeTopiary(denseGraph, batch, calls));
-      else if (k === 'shrunk') l.shrunk.push(timeTopiary(shrunk, batch, calls));
-      else if (k === 'ortDense') l.ortDense.push(await timeOrt(sessions.dense, batch, calls));
-      else l.ortShrunk.push(await timeOrt(sessions.shrunk, batch, calls));
+    // Dense and shrunk next to each other in every configuration; the order flips every repetition.
+    const order = CONFIGS.map((_, i) => i);
+    if (r % 2) order.reverse();
+    for (const i of order) {
+      const pair: ['dense' | 'shrunk', Run][] = [['dense', CONFIGS[i].dense(batch, calls)], ['shrunk', CONFIGS[i].shrunk(batch, calls)]];
+      if (r % 2) pair.reverse();
+      for (const [k, f] of pair) lat[batch][i][k].push(await f());
     }
   }
 }
+Conv2d.channelsLast = true;
 const clock = (arg('clock', 'cpu') === 'wall' ? 'wall' : 'cpu') as keyof Timing;
-const med = (b: number, k: Key, c: keyof Timing = clock) => median(lat[b][k].map((t) => t[c]));
+const med = (ts: Timing[], c: keyof Timing = clock) => median(ts.map((t) => t[c]));
 const macCut = sd.macs / ss.macs;
+const macFrac = 1 - 1 / macCut;
 const ms = (x: number) => (x < 10 ? x.toFixed(3) : x.toFixed(1));
 const rows = [
-  `| parameters | ${sd.params.toLocaleString('en-US')} | ${ss.params.toLocaleString('en-US')} | ${(sd.params / ss.params).toFixed(2)}x fewer | |`,
-  `| MACs per image | ${sd.macs.toLocaleString('en-US')} | ${ss.macs.toLocaleString('en-US')} | ${macCut.toFixed(2)}x fewer | |`,
+  `| parameters | | ${sd.params.toLocaleString('en-US')} | ${ss.params.toLocaleString('en-US')} | ${(sd.params / ss.params).toFixed(2)}x fewer | | | |`,
+  `| MACs per image | | ${sd.macs.toLocaleString('en-US')} | ${ss.macs.toLocaleString('en-US')} | ${macCut.toFixed(2)}x fewer (${(100 * macFrac).toFixed(1)}% removed) | | | |`,
 ];
 for (const b of [1, 128]) {
-  for (const [label, dk, sk] of [['topiary', 'dense', 'shrunk'], ['topiary (dense as a GraphModule)', 'denseGraph', 'shrunk'], ['onnxruntime-node', 'ortDense', 'ortShrunk']] as [string, Key, Key][]) {
-    const sp = med(b, dk) / med(b, sk);
-    const wsp = med(b, dk, 'wall') / med(b, sk, 'wall');
-    rows.push(`| latency, batch ${b}, ${label} | ${ms(med(b, dk))} ms | ${ms(med(b, sk))} ms | ${sp.toFixed(2)}x faster (wall clock ${wsp.toFixed(2)}x) | ${(sp / macCut).toFixed(2)} |`);
-  }
+  CONFIGS.forEach((c, i) => {
+    const l = lat[b][i];
+    const sp = med(l.dense) / med(l.shrunk);
+    const wsp = med(l.dense, 'wall') / med(l.shrunk, 'wall');
+    const frac = 1 - 1 / sp;
+    rows.push(`| ${c.label} | ${b} | ${ms(med(l.dense))} ms | ${ms(med(l.shrunk))} ms | ${sp.toFixed(2)}x (wall ${wsp.toFixed(2)}x) | ${(sp / macCut).toFixed(2)}${sp >= 0.8 * macCut ? ' (met)' : ''} | ${(100 * frac).toFixed(1)}% | ${(frac / macFrac).toFixed(2)}${frac >= 0.8 * macFrac ? ' (met)' : ''} |`);
+  });
 }
 const summary = {
   subset, epochs, trainSeconds: +trainSeconds.toFixed(1),
   denseTestAccuracy: denseRes.testAccuracy, shrunkTestAccuracy: prunedRes.testAccuracy, shrunk: prunedRes.shrunk,
   clock, loadAverage: load.map((x) => +x.toFixed(1)),
-  latencyMs: Object.fromEntries(Object.entries(lat).map(([b, l]) => [b, Object.fromEntries(Object.entries(l).map(([k, v]) => [k, { cpu: +median(v.map((t) => t.cpu)).toFixed(3), wall: +median(v.map((t) => t.wall)).toFixed(3) }]))])),
+  latencyMs: Object.fromEntries(Object.entries(lat).map(([b, l]) => [b, Object.fromEntries(l.map((x, i) => [CONFIGS[i].label, { dense: +med(x.dense).toFixed(3), shrunk: +med(x.shrunk).toFixed(3) }]))])),
 };
 console.log(JSON.stringify(summary, null, 2));
-console.log(`\n| what | dense | shrunk (50% of channels) | ratio | speed-up / MAC cut (target >= 0.8) |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}`);
+console.log('\n| configuration | batch | dense | shrunk (50% of channels) | speed-up | speed-up / MAC cut (target >= 0.8) | latency removed | latency removed / MACs removed (>= 0.8) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n' + rows.join('\n'));
 console.log(`\ntest accuracy (MNIST, 10,000 images): dense ${(100 * denseRes.testAccuracy).toFixed(2)}%, pruned + fine-tuned ${(100 * prunedRes.testAccuracy).toFixed(2)}%`);
-await sessions.dense.release(); await sessions.shrunk.release();
+for (const s of Object.values(sessions)) await s.release();

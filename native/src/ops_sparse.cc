@@ -516,6 +516,35 @@ void chainTiles(std::vector<ChainLayer>& L, const float* X, float* Y, int64_t B)
   });
 }
 
+// Direct sparse convolution (stride 1, dilation 1, any padding): each nonzero w[o, c, ky, kx] adds
+// v times the shifted input plane x[c] to the output plane y[o], a row of ow outputs at a time
+// (Park et al., "Faster CNNs with direct sparse convolutions", ICLR 2017). No im2col: at 2 to 20%
+// density the unfolding cost more than the products (bench/sparse-linear.ts --part conv).
+__attribute__((optimize("O3"))) TOPIARY_CLONES
+void directConvImage(const int* outer, const int* inner, const float* val, const float* bias, const float* X, float* Y,
+                     int64_t O, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t ph, int64_t pw, int64_t oh, int64_t ow, bool relu) {
+  const int64_t plane = oh * ow, kk = kh * kw;
+  for (int64_t o = 0; o < O; o++) {
+    float* Yo = Y + o * plane;
+    const float b = bias ? bias[o] : 0.0f;
+    for (int64_t i = 0; i < plane; i++) Yo[i] = b;
+    for (int p = outer[o]; p < outer[o + 1]; p++) {
+      const int64_t k = inner[p], c = k / kk, r = k % kk, ky = r / kw, kx = r % kw;
+      const float v = val[p];
+      const int64_t oy0 = std::max<int64_t>(0, ph - ky), oy1 = std::min<int64_t>(oh, H + ph - ky);
+      const int64_t ox0 = std::max<int64_t>(0, pw - kx), ox1 = std::min<int64_t>(ow, W + pw - kx);
+      if (oy0 >= oy1 || ox0 >= ox1) continue;
+      const float* Xc = X + c * H * W + (ky - ph) * W + (kx - pw);
+      for (int64_t oy = oy0; oy < oy1; oy++) {
+        const float* xr = Xc + oy * W;
+        float* yr = Yo + oy * ow;
+        for (int64_t ox = ox0; ox < ox1; ox++) yr[ox] += v * xr[ox];
+      }
+    }
+    if (relu) for (int64_t i = 0; i < plane; i++) Yo[i] = Yo[i] < 0.0f ? 0.0f : Yo[i];
+  }
+}
+
 }  // namespace
 
 // sparseChain(x, weights[], biases[] (tensor or null each), relu[] (0/1 each), maxDensity[] (per layer;
@@ -594,7 +623,9 @@ OP(sparseChain) {
 // input is unfolded (im2col, a few images at a time so the columns stay in cache; a 1x1 conv with
 // stride 1 and no padding reads the input as is), and the CSR weight [O, C*kh*kw] multiplies each
 // image's columns [C*kh*kw, oh*ow] in blocks of 16 columns; the output comes out as [B, O, oh, ow]
-// (NCHW, contiguous) with the bias (and a ReLU, when asked) applied in the same pass.
+// (NCHW, contiguous) with the bias (and a ReLU, when asked) applied in the same pass. With stride 1
+// and no dilation (LeNet-5's convs, every 3x3 of a CIFAR ResNet but the strided ones) the product is
+// direct instead (directConvImage): no unfolding.
 OP(sparseConv2d) {
   const at::Tensor& x = T(info, 0);
   const at::Tensor& w = T(info, 1);
@@ -629,6 +660,18 @@ OP(sparseConv2d) {
   at::Tensor xc = x.contiguous();
   at::Tensor bc = bias ? bias->contiguous() : at::Tensor();
   const float* bp = bias ? bc.data_ptr<float>() : nullptr;
+  // Stride 1 and no dilation: the direct product, no unfolding (see directConvImage).
+  if (stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 && dilation[1] == 1) {
+    const float* X = xc.data_ptr<float>();
+    float* Yp = y.data_ptr<float>();
+    const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
+    at::parallel_for(0, Bn, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; b++)
+        directConvImage(e.csr.outer.data(), e.csr.inner.data(), e.csr.val.data(), bp, X + b * C * H * W, Yp + b * O * Lc,
+                        O, H, W, w.size(2), w.size(3), padding[0], padding[1], oh, ow, relu);
+    });
+    RET(y);
+  }
   const bool direct = w.size(2) == 1 && w.size(3) == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
   const int* outer = e.csr.outer.data();
   const int* inner = e.csr.inner.data();

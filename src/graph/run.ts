@@ -206,20 +206,21 @@ export class GraphModule extends Module {
    * a parameter or buffer changes (libtorch's version counters) or is replaced.
    */
   foldBatchNorm = false;
-  private _plan: { tensors: Tensor[]; versions: number[]; channelsLast: boolean; folded: FoldedGraph } | null = null;
+  /** The folded copies, one per conv layout (Conv2d.channelsLast), with the state they were made from. */
+  private _plans = new Map<boolean, { tensors: Tensor[]; versions: number[]; folded: FoldedGraph }>();
 
-  /** The folded graph and state for the current parameters (see foldBatchNorm). */
+  /** The folded graph and state for the current parameters and layout (see foldBatchNorm). */
   private inferencePlan(): FoldedGraph {
     const state = this.stateDict();
     const tensors = this.graph.usedState().map((v) => state[v.name]);
     const versions = call('tensorVersions', tensors.map((t) => t.h)) as number[];
-    const p = this._plan;
-    if (p && p.channelsLast === Conv2d.channelsLast && p.tensors.length === tensors.length &&
-        p.tensors.every((t, i) => t === tensors[i] && p.versions[i] === versions[i])) return p.folded;
+    const layout = Conv2d.channelsLast;
+    const p = this._plans.get(layout);
+    if (p && p.tensors.length === tensors.length && p.tensors.every((t, i) => t === tensors[i] && p.versions[i] === versions[i])) return p.folded;
     p?.folded.dispose();
-    this._plan = null;
-    const folded = foldBatchNorm(this.graph, state, { channelsLastWeights: Conv2d.channelsLast });
-    this._plan = { tensors, versions, channelsLast: Conv2d.channelsLast, folded };
+    this._plans.delete(layout);
+    const folded = foldBatchNorm(this.graph, state, { channelsLastWeights: layout });
+    this._plans.set(layout, { tensors, versions, folded });
     return folded;
   }
 
@@ -234,8 +235,8 @@ export class GraphModule extends Module {
   override get typeName(): string { return 'GraphModule'; }
 
   override dispose(): void {
-    this._plan?.folded.dispose();
-    this._plan = null;
+    for (const p of this._plans.values()) p.folded.dispose();
+    this._plans.clear();
     super.dispose();
     this.graph.dispose();
   }
