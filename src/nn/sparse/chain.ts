@@ -31,14 +31,17 @@ export const CHAIN_MAX_DENSE_ELEMENTS = Math.min(...SPARSE_RULE.map((r) => r.min
  */
 export function autoSparseChain(x: Tensor, layers: ChainLayer[], o: { flattenFrom?: number } = {}): Tensor | null {
   if (!sparseInferenceEnabled() || recorder !== null || layers.length === 0) return null;
+  return runChain(x, layers.map((l) => l.weight), layers.map((l) => l.bias), layers.map((l) => (l.relu ? 1 : 0)), o.flattenFrom);
+}
+
+function runChain(x: Tensor, ws: Tensor[], bs: (Tensor | null)[], relu: number[], flattenFrom: number | undefined): Tensor | null {
   const xs = x.shape;
-  const from = o.flattenFrom ?? xs.length - 1;
+  const from = flattenFrom ?? xs.length - 1;
   if (xs.length === 0 || from < 0 || from >= xs.length) return null;
   let batch = 1;
   for (let i = 0; i < from; i++) batch *= xs[i];
-  const h = call('sparseChain', x.h, layers.map((l) => l.weight.h), layers.map((l) => (l.bias ? l.bias.h : null)),
-    layers.map((l) => (l.relu ? 1 : 0)), layers.map((l) => sparseMaxDensity(batch, l.weight.numel)), CHAIN_MAX_DENSE_ELEMENTS, true,
-    o.flattenFrom ?? null) as Handle | null;
+  const h = call('sparseChain', x.h, ws.map((w) => w.h), bs.map((b) => (b ? b.h : null)), relu,
+    ws.map((w) => sparseMaxDensity(batch, w.numel)), CHAIN_MAX_DENSE_ELEMENTS, true, flattenFrom ?? null) as Handle | null;
   return h === null ? null : new Tensor(h);
 }
 
@@ -82,13 +85,12 @@ export function sequentialInference(mods: Module[], x: Tensor): Tensor | null {
   for (const [a, b] of runs) {
     const from = a > i ? flattenFrom(mods[a - 1]) : undefined;
     for (; i < (from === undefined ? a : a - 1); i++) y = mods[i].call(y);
-    const layers: ChainLayer[] = [];
+    const ws: Tensor[] = [], bs: (Tensor | null)[] = [], relu: number[] = [];
     for (let k = a; k < b; k++) {
       const m = mods[k];
-      if (m instanceof Linear) layers.push({ weight: m.weight, bias: m.bias, relu: false });
-      else layers[layers.length - 1].relu = true;
+      if (m instanceof Linear) { ws.push(m.weight); bs.push(m.bias); relu.push(0); } else relu[relu.length - 1] = 1;
     }
-    const z = autoSparseChain(y, layers, { flattenFrom: from });
+    const z = runChain(y, ws, bs, relu, from);
     if (z) { y = z; i = b; }
   }
   for (; i < mods.length; i++) y = mods[i].call(y);
