@@ -55,7 +55,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
   const ep = (id: string) => exp(list, id).train.epochs as number;
   const fullEp = (id: string) => exp(full, id).train.epochs as number;
   /** The budget in a few words for the README: "20 of 200 epochs". */
-  const short = (id: string, pre = '') => `${pre}${budget === 'full' ? `${ep(id)} epochs (full)` : `${ep(id)} of ${fullEp(id)} epochs`}`;
+  const short = (id: string, pre = '') => `${pre}${budget === 'full' ? `full, ${ep(id)} epochs` : `${ep(id)} of ${fullEp(id)} epochs`}`;
   const b = (words: string) => `${budget}${budget === 'reduced' ? ' (a tenth of the epochs)' : ''}: ${words}`;
   const dense = pruneStep(`lenet300_dense_${budget}`, exp(list, 'dense'), SEED);
   const fromDense = ['--from', `{root}/${dense.dir}`];
@@ -65,7 +65,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     deploy: 'sparse', reproduced: `${PMP_DOC[expId][budget]} (${budget})`, short: short(expId, extra.after?.length ? 'dense + ' : ''), ...extra,
   });
   const m: Method[] = [
-    { id: 'dense', label: 'dense LeNet-300-100 (the reference)', model: 'lenet_300_100', budget: b(`${ep('dense')} epochs, the 78.9% recipe without pruning`), short: short('dense'), after: [], steps: [dense], deploy: 'sparse', reproduced: `${PMP_DOC.dense[budget]} (${budget})` },
+    { id: 'dense', label: 'dense (the reference)', model: 'lenet_300_100', budget: b(`${ep('dense')} epochs, the 78.9% recipe without pruning`), short: short('dense'), after: [], steps: [dense], deploy: 'sparse', reproduced: `${PMP_DOC.dense[budget]} (${budget})` },
     pmpRow('pmp_98', 'pmp_98', 'PMP 98%', `${ep('pmp_98')} epochs, P = ${exp(list, 'pmp_98').prune!.phase as number}`),
     pmpRow('gmp_98', 'gmp_98', 'GMP 98%', `${ep('gmp_98')} epochs, cubic schedule to epoch ${exp(list, 'gmp_98').prune!.endEpoch as number}`),
     pmpRow('snip_98', 'snip_own_98', 'SNIP 98%', `the SNIP paper's training, ${ep('snip_own_98')} epochs`),
@@ -73,13 +73,13 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     pmpRow('random_98', 'random_98', 'random 98%', `PMP's 98% recipe, ${ep('random_98')} epochs`),
     pmpRow('magnitude_98', 'magnitude_98', 'magnitude + fine-tuning 98%', `the dense run, then ${ep('magnitude_98')} epochs at lr 0.01`, { after: ['dense'] }),
     {
-      id: 'pmp_98_full', label: 'PMP 98%', model: 'lenet_300_100', budget: 'full: 200 epochs, P = 80', short: '200 epochs (full)', after: [],
+      id: 'pmp_98_full', label: 'PMP 98%', model: 'lenet_300_100', budget: 'full: 200 epochs, P = 80', short: 'full, 200 epochs', after: [],
       steps: [pruneStep('pmp_98_full', exp(full, 'pmp_98'), SEED)], deploy: 'sparse', reproduced: `${PMP_DOC.pmp_98.full} (full)`,
     },
     {
       // Fewer rounds: half of each hidden layer (a quarter of the output layer) per round instead of
       // 20% (10%), so that 96.4% takes 5 rounds instead of 15; the reduced budget's epochs per round.
-      id: 'lth', label: 'LTH ≥ 96.4% (5 rounds of 50%)', model: 'lenet_300_100',
+      id: 'lth', label: 'LTH ≥ 96.4%', model: 'lenet_300_100',
       budget: `reduced: 5 rounds pruning 50% of each hidden layer and 25% of the output (instead of 15 of 20% / 10%), ${lth.train.epochs as number} epochs per round instead of 56, no controls`,
       short: `5 rounds of 50% instead of 15 of 20%, ${lth.train.epochs as number} of 56 epochs a round`, after: [], steps: [pruneStep('lth_reduced', { train: lth.train, prune: { method: 'lth', sparsity: lth.prune!.sparsity, rate: 0.5, outputRate: 0.25 } }, SEED)],
       deploy: 'sparse', reproduced: '98.12 ± 0.08 (reduced, 15 rounds of 20%)',
@@ -92,7 +92,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
     },
     {
       id: 'evo_pop', label: 'EVO-POP, 50% of neurons removed by mass', model: 'mlp',
-      budget: 'full: 10 epochs, exponential dynamics (the pick on validation in evo-pop.md)', short: '10 epochs (full)', after: [],
+      budget: 'full: 10 epochs, exponential dynamics (the pick on validation in evo-pop.md)', short: 'full, 10 epochs', after: [],
       steps: [{
         dir: 'evo_pop', done: 'evo.json',
         args: ['evo', '--dynamics', 'exponential', '--fitness', 'gradient', '--model', 'mlp', '--dataset', 'mnist', '--epochs', '10', '--batch-size', '128',
@@ -105,7 +105,7 @@ export function methods(budget: 'full' | 'reduced' = 'reduced'): Method[] {
   const hm = hierMoeaCases('reduced', 1).find((c) => c.key === 'lenet5')!;
   const s = hm.search;
   m.push({
-    id: 'hier_moea', label: 'HIER-MOEA, the best ≥ 90% pick, fine-tuned', model: 'lenet5',
+    id: 'hier_moea', label: 'HIER-MOEA, best pick ≥ 90%, fine-tuned', model: 'lenet5',
     budget: `reduced (dense ${hm.dense.epochs as number} epochs; pop ${s.pop}, ${s.phase1Gens} + ${s.phase2Gens} generations, ${s.valSize} validation images, ${s.finetuneEpochs} fine-tuning epochs; full: pop 40, 30 + 60, 5000, 3)`,
     short: `pop ${s.pop}, ${s.phase1Gens} + ${s.phase2Gens} generations (full: 40, 30 + 60)`,
     after: [],

@@ -206,7 +206,7 @@ async function deployOne(m: Method, o: Opts): Promise<Deployed> {
     const j = JSON.parse(ex.stdout) as { picked: string; params: number };
     exported = `${j.picked}, ${j.params.toLocaleString('en-US')} parameters`;
   } else {
-    const line = ex.stderr.trim().split('\n').pop() ?? '';
+    const line = ex.stderr.trim().split('\n').find((l) => l.startsWith('topiary:')) ?? ex.stderr.trim();
     notes.push(`topiary export --from ${src.exportFrom} failed: ${line}; exported with the API (encodeOnnx of the loaded model) instead`);
     writeFileSync(onnxFile, encodeOnnx(full, { inputShape: SHAPE }));
     exported = 'API fallback';
@@ -262,7 +262,7 @@ async function latencyOne(m: Method, o: Opts, reps: number): Promise<Latency[]> 
     const feeds = (s: ort.InferenceSession) => ({ [s.inputNames[0]]: new ort.Tensor('float32', x.toTypedArray() as Float32Array, [batch, ...SHAPE]) });
     const fd = feeds(sDense), fp = feeds(sDep);
     // About the same CPU time per round for each model (LeNet-5's convolutions cost some 20x LeNet-300-100's forward).
-    const iters = m.model === 'lenet5' ? (batch === 1 ? 200 : 6) : batch === 1 ? 1000 : 60;
+    const iters = m.model === 'lenet5' ? (batch === 1 ? 100 : 3) : batch === 1 ? 500 : 30;
     const t = await alternate({
       dense: () => tidy(() => noGrad(() => denseFwd(x))).dispose(),
       deployed: () => tidy(() => noGrad(() => deployed.call(x))).dispose(),
@@ -304,19 +304,30 @@ export async function deployPart(part: string, ms: Method[], o: Opts): Promise<v
     setNumThreads(1);
     const reps = Number(flag('reps') ?? '9');
     const file = join(dir, 'latency.json');
-    const prev = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows: Latency[] }).rows : [];
+    const prevFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows: Latency[]; command: string; commands?: string[] }) : null;
+    const prev = prevFile?.rows ?? [];
     const load0 = loadavg()[0];
     const rows: Latency[] = prev.filter((r) => only && !only.includes(r.id));
-    for (const m of available(ms, o.root, only).filter((x) => existsSync(join(dir, x.id, 'deployed.json')))) rows.push(...await latencyOne(m, o, reps));
-    writeFileSync(file, JSON.stringify({
+    const commands = [...new Set([...(only && prevFile ? prevFile.commands ?? [prevFile.command] : []),
+      `flock -x /tmp/bench.lock node --import tsx bench/deployed.ts latency --reps ${reps}${only ? ` --only ${only.join(',')}` : ''}`])];
+    // Written after every method, so that a run cut short keeps what it measured.
+    const save = () => writeFileSync(file, JSON.stringify({
       date: new Date().toISOString(), reps, load: [load0, loadavg()[0]], cpu: cpus()[0]?.model, cores: cpus().length, libtorch: torchVersion(), node: process.version,
-      command: `flock -x /tmp/bench.lock node --import tsx bench/deployed.ts latency --reps ${reps}${only ? ` --only ${only.join(',')}` : ''}`, rows,
+      command: commands.join('; then '), commands, rows,
+      // The 1-minute load average at the start and end of each invocation (the earlier ones kept when --only adds rows).
+      loads: [...(only && prevFile ? (prevFile as { loads?: number[][] }).loads ?? [] : []), [load0, loadavg()[0]]],
     }, null, 2) + '\n');
+    for (const m of available(ms, o.root, only).filter((x) => existsSync(join(dir, x.id, 'deployed.json')))) {
+      rows.push(...await latencyOne(m, o, reps));
+      save();
+    }
     return;
   }
   if (part === 'doc') {
     const { renderDoc, renderReadmeTable } = await import('./deployed-doc.js');
-    const deployedRows = ms.map((m) => join(dir, m.id, 'deployed.json')).filter(existsSync).map((f) => readJson(f) as unknown as Deployed);
+    // Labels and budgets as the methods name them now (a record keeps those of its deploy run).
+    const deployedRows = ms.filter((m) => existsSync(join(dir, m.id, 'deployed.json')))
+      .map((m) => ({ ...(readJson(join(dir, m.id, 'deployed.json')) as unknown as Deployed), label: m.label, short: m.short, budget: m.budget }));
     const lat = existsSync(join(dir, 'latency.json')) ? readJson(join(dir, 'latency.json')) : null;
     const doc = renderDoc(deployedRows, lat as never, ms);
     writeFileSync(join(REPO_ROOT, 'docs/results/deployed.md'), doc);
