@@ -39,7 +39,8 @@ export function renderDoc(rows: Deployed[], l: LatencyFile | null, ms: Method[])
   out.push('# Every method\'s MNIST result as a deployed model', '');
   out.push('Written by `node --import tsx bench/deployed.ts doc` from the records of its other parts (issue 10: "a results table in the README: for each method\'s reproduced MNIST result, the deployed model\'s size and latency beside its accuracy"):', '');
   out.push('```sh',
-    'nice -n 15 node --import tsx bench/deployed.ts train --jobs 2      # every run below, through the CLI (each step nice -n 15, TOPIARY_THREADS=1)',
+    'node --import tsx bench/deployed.ts train --jobs 2                 # every run below but PMP at the full budget, through the CLI (each step under nice -n 15, one thread)',
+    'node --import tsx bench/deployed.ts train --only pmp_98_full       # PMP 98% at the full budget',
     'node --import tsx bench/deployed.ts deploy                         # files, topiary export, accuracies in topiary and onnxruntime-node',
     ...(l?.commands ?? [l?.command ?? 'flock -x /tmp/bench.lock node --import tsx bench/deployed.ts latency --reps 7']),
     'node --import tsx bench/deployed.ts doc', '```', '');
