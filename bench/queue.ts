@@ -56,6 +56,21 @@ function cpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/**
+ * What the machine gives two CPU-bound processes right now: the wall time of 2 busy loops run
+ * together (each in a session of its own) over that of 1 alone. 1.0 when two cores are free,
+ * up to 2.0 when the other sessions leave one; a 2-worker sweep can do no better than half of it.
+ */
+async function parallelProbe(): Promise<number> {
+  const loop = (n: number) => Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => {
+    const c = spawn(process.execPath, ['-e', 'let x = 0; for (let i = 0; i < 1.5e9; i++) x = (x + i) | 0; if (x === 42) console.log(x);'], { stdio: 'ignore', detached: true });
+    c.on('exit', () => resolve());
+  })));
+  const t = async (n: number) => { const a = performance.now(); await loop(n); return performance.now() - a; };
+  const one = await t(1), two = await t(2);
+  return two / one;
+}
+
 async function stopWorkers(ws: ChildProcess[]): Promise<void> {
   await Promise.all(ws.map((w) => new Promise<void>((r) => { w.removeAllListeners('exit'); w.once('exit', () => r()); w.kill('SIGTERM'); })));
 }
@@ -111,12 +126,15 @@ async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<str
   const url = redis.url(6);
   const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
   const cpu: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  const probes: number[] = [];
   const loads: number[] = [];
   const docs = new Set<string>();
   const command = `topiary reproduce ${SWEEP.name} --seeds ${SWEEP.seeds} --budget full`;
   const runsQueue = new Queue(RUNS_QUEUE, { connection: bullConnection(parseQueueUrl(url)), prefix: PREFIX });
   try {
     for (let rep = 0; rep < reps; rep++) {
+      probes.push(await parallelProbe());
+      process.stderr.write(`[queue sweep] rep ${rep + 1}/${reps}: 2 busy loops took ${probes.at(-1)!.toFixed(2)} of 1 loop's wall time\n`);
       for (const n of (rep % 2 === 0 ? [1, 2] : [2, 1]) as (1 | 2)[]) {
         const tag = `sweep-${rep}-${n}`, store = join(tmp, `${tag}-store`), out = join(tmp, tag);
         await runsQueue.obliterate({ force: true });
@@ -155,6 +173,9 @@ async function sweep(redis: RedisServer, tmp: string, reps: number): Promise<str
     '|---:|---:|---|---:|---|---:|',
     `| 1 | ${median(times[1]).toFixed(1)} s | ${times[1].map((t) => t.toFixed(1)).join(', ')} s | 1.00 | — | ${median(cpu[1]).toFixed(1)} s |`,
     `| 2 | ${median(times[2]).toFixed(1)} s | ${times[2].map((t) => t.toFixed(1)).join(', ')} s | ${ratio.toFixed(2)} (turn by turn: ${pairs.join(', ')}) | ≤ 0.6 | ${median(cpu[2]).toFixed(1)} s |`,
+    '',
+    `What the machine gave two CPU-bound processes before each pair of turns (2 busy loops together, each in its own session, against 1 alone; 1.00 = two free cores): ${probes.map((x) => x.toFixed(2)).join(', ')}, ` +
+      `so the best a 2-worker sweep could do then was ${probes.map((x) => (x / 2).toFixed(2)).join(', ')} of one worker's time.`,
     '',
     `Same document from every sweep: ${docs.size === 1 ? 'yes' : 'NO'}.` + (before[0] > m.cores
       ? ` The load average was ${before[0].toFixed(1)} on ${m.cores} cores before the run (other jobs): a second worker finds no idle core, so the ratio measures the share of a saturated machine, not what a second machine adds.` : ''),
