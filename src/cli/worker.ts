@@ -22,6 +22,7 @@ export function workerCommand(): Command {
     .option('--threads <n>', 'libtorch threads for candidate evaluation (runs set their own)', num('threads'), 1)
     .option('--stalled-seconds <s>', 'a job whose worker stops answering for this long goes to another worker', num('stalled-seconds'), 30)
     .option('--job-timeout <s>', 'stop a run after this many seconds and try it again (default: no limit)', num('job-timeout'))
+    .option('--checkpoint-seconds <s>', 'copy a running run\'s newest checkpoint to the store this often, so that a retry on another worker resumes', num('checkpoint-seconds'), 30)
     .option('--verbose', 'show stacks on errors')
     .action(async (opts: Record<string, unknown>) => {
       await runCommand(!!opts.verbose, async () => {
@@ -33,12 +34,13 @@ export function workerCommand(): Command {
         positive('--threads', opts.threads as number);
         positive('--stalled-seconds', opts.stalledSeconds as number, false);
         positive('--job-timeout', opts.jobTimeout as number | undefined, false);
+        positive('--checkpoint-seconds', opts.checkpointSeconds as number, false);
         const log = (l: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
         const w = await startQueueWorker({
           queue, store: opts.store ? new FsStore(String(opts.store)) : undefined,
           work: (opts.work as string | undefined) ?? join(tmpdir(), `topiary-worker-${process.pid}`),
           dataDir: opts.dataDir as string | undefined, threads: opts.threads as number, stalledSeconds: opts.stalledSeconds as number,
-          jobTimeoutSeconds: opts.jobTimeout as number | undefined, kinds: kinds as JobKind[], log,
+          jobTimeoutSeconds: opts.jobTimeout as number | undefined, checkpointSeconds: opts.checkpointSeconds as number, kinds: kinds as JobKind[], log,
         });
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {

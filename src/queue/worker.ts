@@ -19,6 +19,7 @@ import { getReproduction } from '../experiment/reproduce.js';
 import { bullConnection, checkReachable, redisOptions, EVAL_QUEUE, PREFIX, RUNS_QUEUE, type QueueAddress } from './connection.js';
 import { parseJob, RunJob, RunResult } from './jobs.js';
 import { EvalContexts } from './remote-eval.js';
+import { restoreCheckpoint, uploadCheckpoint } from './checkpoints.js';
 import { isFinished, packRun, RunThread, unpackRun } from './run-job.js';
 import { RedisStore, type Store } from './store.js';
 import '../experiment/reproductions.js';
@@ -38,6 +39,8 @@ export interface QueueWorkerOptions {
   stalledSeconds: number;
   /** A run still running after this long is stopped and tried again (its thread terminated). */
   jobTimeoutSeconds?: number;
+  /** How often a running run's newest checkpoint is copied to the store, so that a retry elsewhere resumes (default 30). */
+  checkpointSeconds?: number;
   kinds: JobKind[];
   log: (line: string) => void;
 }
@@ -98,11 +101,31 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     const dir = join(root, data.dir);
     const t0 = performance.now();
     if (!isFinished(dir, r.distributed.doneFile)) {
-      o.log(`run ${data.name} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
+      const restored = await restoreCheckpoint(job.progress, dir, o.store, data.name);
+      o.log(`run ${data.name} (job ${job.id}, attempt ${job.attemptsMade + 1})${restored !== null ? `, resuming after epoch ${restored} from the checkpoint another worker left` : ''}`);
+      // Each new checkpoint to the store and into the job's progress (one copy at a time).
+      let last = restored ?? -1;
+      let copying: Promise<void> = Promise.resolve();
+      const copy = () => {
+        copying = copying.then(async () => {
+          const c = await uploadCheckpoint(dir, String(job.id), o.store!, last);
+          if (c) {
+            last = c.epoch;
+            await job.updateProgress({ checkpoint: c });
+          }
+        }).catch((e: Error) => o.log(`run ${data.name}: its checkpoint was not copied to the store (${e.message})`));
+        return copying;
+      };
+      const timer = setInterval(() => void copy(), (o.checkpointSeconds ?? 30) * 1000);
       await evalWorker?.pause();
       try {
         await thread!.run({ reproduction: data.reproduction, spec: data.spec, root, dir: data.dir, dataDir: o.dataDir }, o.jobTimeoutSeconds ? o.jobTimeoutSeconds * 1000 : undefined);
+      } catch (e) {
+        await copy(); // a retry, here or elsewhere, resumes from the last epoch
+        throw e;
       } finally {
+        clearInterval(timer);
+        await copying;
         evalWorker?.resume();
       }
       if (!isFinished(dir, r.distributed.doneFile)) throw new Error(`${data.name}: the run ended without a finished ${r.distributed.doneFile ?? 'result.json'} in its folder`);
