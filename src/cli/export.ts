@@ -4,9 +4,10 @@
  * model.safetensors; the physically smaller one of a structured prune, model.shrunk.graph.json +
  * model.shrunk.safetensors; EVO-POP's physically pruned Sequential, architecture.json +
  * model.safetensors. The smallest is exported unless --pick says otherwise, and the command says which.
+ * A `topiary search` run exports its fine-tuned knee (finetune/knee/), and says so.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, SerializationError } from '../core/errors.js';
 import { getDatasetSpec } from '../data/sources.js';
@@ -100,10 +101,30 @@ function registryModel(info: RunInfo, file: string, inputShape: number[]): Candi
   return { kind: 'dense', label, file, load, params };
 }
 
+const holdsModel = (d: string) => ['model.safetensors', 'model.shrunk.graph.json', 'architecture.json'].some((f) => existsSync(join(d, f)));
+
+/**
+ * A `topiary search` run folder holds its models in finetune/<label>/: the knee (the search's chosen
+ * solution) is taken; without one, a single pick, else one line listing them.
+ */
+function searchPick(from: string): { dir: string; label: string; others: string[] } | null {
+  const ft = join(from, 'finetune');
+  if (holdsModel(from) || !existsSync(ft) || !statSync(ft).isDirectory()) return null;
+  const labels = readdirSync(ft).filter((l) => holdsModel(join(ft, l))).sort();
+  const label = labels.includes('knee') ? 'knee' : labels.length === 1 ? labels[0] : null;
+  if (!label) {
+    throw new ConfigError(labels.length ? `from: '${from}' is a search run with several fine-tuned picks and no knee; give --from ${join(ft, '<label>')} with one of: ${labels.join(', ')}`
+      : `from: '${from}' is a search run whose fine-tuned picks saved no model (finetune/*/model.safetensors; rerun the search with this version to write them)`, [{ path: 'from', message: 'which pick' }]);
+  }
+  return { dir: join(ft, label), label, others: labels.filter((l) => l !== label) };
+}
+
 /** Every model `from` holds, and the input shape of one example. */
-export function candidates(from: string, inputShapeFlag?: number[]): { list: Candidate[]; inputShape: number[]; model: string } {
+export function candidates(from: string, inputShapeFlag?: number[]): { list: Candidate[]; inputShape: number[]; model: string; searchPick?: { label: string; others: string[] } } {
   if (!existsSync(from)) throw new ConfigError(`from: '${from}' does not exist`, [{ path: 'from', message: 'not found' }]);
   const isDir = statSync(from).isDirectory();
+  const sp = isDir ? searchPick(from) : null;
+  if (sp) return { ...candidates(sp.dir, inputShapeFlag), searchPick: { label: sp.label, others: sp.others } };
   const dir = isDir ? from : dirname(from);
   let info = runInfo(dir);
   const list: Candidate[] = [];
@@ -132,7 +153,7 @@ export function candidates(from: string, inputShapeFlag?: number[]): { list: Can
   } else {
     const file = isDir ? join(from, 'model.safetensors') : from.endsWith('.safetensors') ? from : null;
     if (file && existsSync(file)) {
-      if (isDir && !info.model) info = fileInfo(file);
+      if (isDir) { const fi = fileInfo(file); info = { ...info, model: fi.model ?? info.model, dataset: fi.dataset ?? info.dataset, widths: fi.widths ?? info.widths }; }
       const shape = shapeFor(info);
       if (!shape) throw new ConfigError(`from: no dataset recorded for ${file}; give --input-shape`, [{ path: 'input-shape', message: 'unknown' }]);
       list.push(registryModel(info, file, shape));
@@ -152,12 +173,16 @@ export function choose(list: Candidate[], pick: Pick): Candidate {
   return c;
 }
 
-export interface ExportSummary { from: string; model: string; picked: string; file: string; params: number; others: { kind: string; params: number }[]; out: string; bytes: number; opset: number; inputShape: number[] }
+export interface ExportSummary {
+  from: string; model: string; picked: string; file: string; params: number; others: { kind: string; params: number }[]; out: string; bytes: number; opset: number; inputShape: number[];
+  /** A search run folder: the fine-tuned pick exported (finetune/<label>) and the run's other picks. */
+  searchPick?: { label: string; others: string[] };
+}
 
 export function exportRun(o: { from: string; out: string; format?: string; opset?: number; pick?: Pick; inputShape?: number[] }): ExportSummary {
   if ((o.format ?? 'onnx') !== 'onnx') throw new ConfigError(`--format ${o.format}: only onnx is written`, [{ path: 'format', message: 'unknown' }]);
   checkOutPath(o.out); // before loading anything: a missing folder is one clear error, nothing written
-  const { list, inputShape, model } = candidates(o.from, o.inputShape);
+  const { list, inputShape, model, searchPick: sp } = candidates(o.from, o.inputShape);
   const c = choose(list, o.pick ?? 'smallest');
   const m = c.load();
   try {
@@ -165,7 +190,7 @@ export function exportRun(o: { from: string; out: string; format?: string; opset
     const r = exportOnnx(m, { inputShape, opset: o.opset ?? 17, out: o.out, docString: `topiary export of ${model} (${c.label}) from ${o.from}` });
     return {
       from: o.from, model, picked: c.label, file: c.file, params: c.params, others: list.filter((x) => x !== c).map((x) => ({ kind: x.label, params: x.params })),
-      out: r.path, bytes: r.bytes, opset: r.opset, inputShape,
+      out: r.path, bytes: r.bytes, opset: r.opset, inputShape, ...(sp ? { searchPick: sp } : {}),
     };
   } finally {
     m.dispose();
@@ -195,7 +220,8 @@ export function exportCommand(): Command {
         const r = exportRun({ from: String(opts.from), out: String(opts.out), format: opts.format as string, opset: opts.opset as number, pick: opts.pick as Pick, inputShape: opts.inputShape as number[] | undefined });
         if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
         const others = r.others.length ? ` (the run also holds: ${r.others.map((x) => `${x.kind}, ${x.params.toLocaleString('en-US')} parameters`).join('; ')})` : '';
-        process.stdout.write(`exported the ${r.picked} ${r.model} (${r.params.toLocaleString('en-US')} parameters, ${r.file})${others} ` +
+        const pick = r.searchPick ? `search pick '${r.searchPick.label}'${r.searchPick.others.length ? ` (others: ${r.searchPick.others.join(', ')}; --from <run>/finetune/<label>)` : ''}: ` : '';
+        process.stdout.write(`${pick}exported the ${r.picked} ${r.model} (${r.params.toLocaleString('en-US')} parameters, ${r.file})${others} ` +
           `to ${r.out}: ONNX opset ${r.opset}, input [N, ${r.inputShape.join(', ')}], ${(r.bytes / 1e6).toFixed(2)} MB\n`);
       });
     });

@@ -18,6 +18,8 @@ import type { LayerMasks } from './layout.js';
 import { saveMaskBits } from './mask-io.js';
 import { writeShrunk, type ShrunkSummary } from '../shrink-run.js';
 import { tensor } from '../../tensor/creation.js';
+import { saveSafetensors } from '../../tensor/safetensors.js';
+import { dispose } from '../../tensor/scope.js';
 import { writeFrontPlots } from './plots.js';
 import { HV_REF, runPhases, type SearchData, type SearchLoopOptions, type SearchOutcome } from './search.js';
 
@@ -132,11 +134,32 @@ export async function hierMoeaSearch(model: Module, data: SearchData, cfg: Searc
   return result;
 }
 
+/**
+ * The fine-tuned pick's own model.safetensors (masked weights, with the model name, dataset and dense
+ * training config in its metadata, as `topiary prune` writes them) and masks.safetensors, so that
+ * `topiary export --from <run>/finetune/<label>` exports it.
+ */
+function savePick(model: Module, masks: LayerMasks, layout: SearchData['evaluator']['layout'], dir: string, meta?: Record<string, unknown>): void {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const md: Record<string, string> = { stage: 'hier-moea pick' };
+  const name = str(meta?.model), dataset = str(meta?.dataset);
+  if (name) md.model = name;
+  if (dataset) md.dataset = dataset;
+  if (meta?.denseConfig) md.config = JSON.stringify(meta.denseConfig);
+  saveSafetensors(join(dir, 'model.safetensors'), model.stateDict(), md);
+  const m = Object.fromEntries(layout.names.map((n, l) => [n, tensor(masks[l], { shape: layout.params[l].shape, dtype: 'bool' })]));
+  try {
+    saveSafetensors(join(dir, 'masks.safetensors'), m, { method: 'hier-moea' });
+  } finally {
+    dispose(Object.values(m));
+  }
+}
+
 function pickResult(model: Module, data: SearchData, cfg: SearchConfig, o: HierMoeaOptions, label: string, index: number,
   masks: LayerMasks, errBefore: number, sparsity: number): PickResult {
   const dir = join(o.out, 'finetune', label);
   const file = join(dir, 'result.json');
-  if (existsSync(file)) {
+  if (existsSync(file) && existsSync(join(dir, 'model.safetensors'))) {
     const r = JSON.parse(readFileSync(file, 'utf8')) as PickResult;
     if (r.solution === index && r.epochs === cfg.finetuneEpochs) return r;
   }
@@ -150,6 +173,7 @@ function pickResult(model: Module, data: SearchData, cfg: SearchConfig, o: HierM
     trainBatches: data.trainBatches, batchesPerEpoch: data.batchesPerEpoch, valBatches: data.valBatches, testBatches: data.testBatches,
     dir, onEpoch: o.log, beforeRestore: () => {
       valErrorAfter = data.evaluator.forwardVal().error;
+      savePick(model, masks, layout, dir, o.meta);
       if (cfg.granularity !== 'structured' || !data.inputShape) return;
       // The fine-tuned pick, physically smaller (its removed groups leave the tensors), checked against the masked model.
       const m = new Map(layout.names.map((n, l) => [n, tensor(masks[l], { shape: layout.params[l].shape, device: layout.params[l].device })]));

@@ -6,11 +6,12 @@
  * again. Rounds run until the requested sparsity is reached.
  *
  * Each round is a stage with its own folder (round_<r>/: result.json, model.safetensors,
- * masks.safetensors); a finished round is skipped, so an interrupted run resumes (mid-round too,
+ * masks.safetensors; the last round's two files are copied to the run's top level, the ticket
+ * `topiary export --from <run>` takes); a finished round is skipped, so an interrupted run resumes (mid-round too,
  * from the round's checkpoint). Controls on chosen rounds: `reinit` (the same mask, a fresh random
  * initialization) and `random_mask` (a random mask with the same per-layer counts, from θ0).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
@@ -159,6 +160,8 @@ async function runLth(job: PruneJob, env: PruneEnv): Promise<Record<string, unkn
       controls.push({ ...summary(`round_${r}_${c}`, r, cres), control: c });
     }
   }
+  // The winning ticket (the last round's trained, masked network) at the run's top level, as the other methods leave theirs.
+  for (const f of ['model.safetensors', 'masks.safetensors']) copyFileSync(join(root, `round_${p.rounds}`, f), join(root, f));
   return writeSummary(root, job, p, rounds, controls, last, true);
 }
 
