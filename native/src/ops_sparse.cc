@@ -549,9 +549,10 @@ void directConvImage(const int* outer, const int* inner, const float* val, const
 
 // sparseChain(x, weights[], biases[] (tensor or null each), relu[] (0/1 each), maxDensity[] (per layer;
 // < 0: never sparse), maxDenseElements, auto, flattenStart|null, batch1Mode|null (0 auto, 1 CSR, 2 CSC;
-// for measurement)) -> y, or null when the chain does not pay:
-// no layer is sparse enough, or a layer that is not has more than maxDenseElements elements (it
-// runs faster through libtorch's dense linear, so the caller runs the layers one by one).
+// for measurement)) -> y. The chain is fused when some layer is sparse enough and every layer that
+// is not has at most maxDenseElements elements. Otherwise, with auto, the layers run one by one in
+// this call, each as Linear's automatic path runs it (libtorch's linear and relu, or the per-layer
+// sparse kernel), one native call instead of one per op; without auto the result is null.
 // x: float32 [..., in]; layer l: w [out_l, in_l] with in_l = out_{l-1}, optional ReLU after it.
 // With auto = true inputs it does not take (grad mode on, other dtypes or devices, mismatched
 // shapes) give null, and the per-layer path reports any error in its own words.
@@ -583,7 +584,7 @@ OP(sparseChain) {
                 x.sizes(), ", biases float32 [out] or null, one relu flag and one maxDensity per layer)");
   }
   std::vector<ChainLayer> L(n);
-  bool anySparse = false;
+  bool anySparse = false, fusable = true;
   for (size_t l = 0; l < n; l++) {
     const at::Tensor& w = ws[l];
     ChainLayer& c = L[l];
@@ -591,12 +592,33 @@ OP(sparseChain) {
     if (bs[l]) c.b = bs[l]->contiguous();
     Packed& e = lookup(w);
     if (maxDensity[l] >= 0 && w.numel() > 0 && static_cast<double>(e.nnz) <= maxDensity[l] * static_cast<double>(w.numel())) { c.e = &e; anySparse = true; }
-    else if (static_cast<double>(w.numel()) > maxDense) return env.Null();
-    else c.wc = w.contiguous();
+    else {
+      c.wc = w.contiguous();
+      if (static_cast<double>(w.numel()) > maxDense) fusable = false;
+    }
   }
-  if (!anySparse) return env.Null();
   at::NoGradGuard ng;
   const int64_t Bn = c10::multiply_integers(xv.sizes().begin(), xv.sizes().end() - 1);
+  if (!anySparse || !fusable) {
+    if (!isAuto) return env.Null();
+    // Not worth fusing (no layer sparse enough, or a large layer that is not): the layers one by one
+    // as Linear's automatic path runs them (libtorch's linear and relu, or the per-layer sparse kernel
+    // where the rule says), in this one call instead of one native call per op.
+    at::Tensor h = xv.reshape({Bn, L[0].in});
+    for (auto& l : L) {
+      const c10::optional<at::Tensor> b = l.b.defined() ? c10::optional<at::Tensor>(l.b) : c10::nullopt;
+      if (l.e && Bn > 0 && l.out > 0) {
+        if (Bn == 1) { buildCsc(*l.e, l.w); h = productCsc(*l.e, h, b); }
+        else { buildCsr(*l.e, l.w); h = productTiled(*l.e, h, b, false); }
+      } else {
+        h = at::linear(h, l.w, b);
+      }
+      if (l.relu) h = at::relu(h);
+    }
+    std::vector<int64_t> shape(xv.sizes().begin(), xv.sizes().end());
+    shape.back() = L.back().out;
+    RET(h.reshape(shape));
+  }
   const int64_t outN = L.back().out;
   std::vector<int64_t> outShape(xv.sizes().begin(), xv.sizes().end());
   outShape.back() = outN;

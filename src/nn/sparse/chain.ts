@@ -6,9 +6,10 @@
  * activations between layers stay in a per-thread scratch buffer, and at batch > 1 they stay in the
  * transposed tiles the next sparse product reads. A layer too dense for the sparse kernel runs
  * inside the chain only when it is small (under SPARSE_RULE's minElements, where the call and not the
- * product is the cost); a larger dense layer makes the chain decline, and the layers run one by one,
- * each through Linear's own automatic choice. So the chain is never chosen where a layer would run
- * sparse although the dense op is faster.
+ * product is the cost). Otherwise (no layer sparse enough, or a larger layer that is not) the same call
+ * runs the layers one by one, each as Linear's automatic path would (libtorch's linear and relu, or the
+ * per-layer sparse kernel): no layer runs sparse where the rule says the dense op is faster, and a
+ * dense model pays one native call for the stack instead of one per op.
  */
 import { call, type Handle } from '../../core/binding.js';
 import { ShapeError } from '../../core/errors.js';
@@ -25,9 +26,9 @@ export const CHAIN_MAX_DENSE_ELEMENTS = Math.min(...SPARSE_RULE.map((r) => r.min
 
 /**
  * The automatic path (`flattenFrom`: a Flatten(flattenFrom) before the chain, done in the same
- * call): the chain's output, or null when it does not pay (no layer sparse enough for
- * SPARSE_RULE at this batch size, or a large layer that is not), when tracing, when the sparse path
- * is switched off, and for inputs the kernel does not take (grad mode on, another dtype or device).
+ * call): the stack's output (fused, or layer by layer in the same call: see above), or null when
+ * tracing, when the sparse path is switched off, and for inputs the kernel does not take (grad mode
+ * on, another dtype or device, shapes that do not chain).
  */
 export function autoSparseChain(x: Tensor, layers: ChainLayer[], o: { flattenFrom?: number } = {}): Tensor | null {
   if (!sparseInferenceEnabled() || recorder !== null || layers.length === 0) return null;
