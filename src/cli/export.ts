@@ -57,7 +57,7 @@ function runInfo(dir: string): RunInfo {
       const c = (j.config ?? (j.train as Record<string, unknown> | undefined) ?? j) as Record<string, unknown>;
       const model = typeof c.model === 'string' ? c.model : typeof j.model === 'string' ? j.model : undefined;
       const dataset = typeof c.dataset === 'string' ? c.dataset : typeof j.dataset === 'string' ? j.dataset : undefined;
-      const onnx = (j.pruneOptions as { from?: unknown } | undefined)?.from; // a run pruning an imported ONNX model
+      const onnx = (j.pruneOptions as { from?: unknown } | undefined)?.from ?? (j.kind === 'hier-moea' ? j.from : undefined); // a run pruning (or searching) an imported ONNX model
       if (model || dataset) return { model, dataset, widths: Array.isArray(c.widths) ? (c.widths as number[]) : undefined, ...(isOnnxFile(onnx) ? { onnx } : {}) };
     }
     const parent = dirname(d);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -64,7 +64,8 @@ test('topiary export --from a search run takes its fine-tuned knee; --from finet
   cli(['search', '--from', join(tmp, 'dense', 'model.safetensors'), '--pop', '4', '--phase1-gens', '2', '--phase2-gens', '1', '--val-size', '100',
     '--finetune-epochs', '1', '--pick', '0.5', '--threads', '1', '--seed', '1', '--out', run]);
   const result = JSON.parse(readFileSync(join(run, 'result.json'), 'utf8')) as { picks: { label: string; solution: number }[] };
-  const labels = [...new Set(result.picks.map((p) => p.label))];
+  // A pick that is the same solution as an earlier one is fine-tuned once, in the earlier one's folder.
+  const labels = [...new Set(result.picks.map((p) => p.label))].filter((l) => existsSync(join(run, 'finetune', l)));
   assert.ok(labels.includes('knee'));
   manualSeed(3);
   const x = randn([4, 1, 28, 28]);
@@ -80,6 +81,14 @@ test('topiary export --from a search run takes its fine-tuned knee; --from finet
     assert.match(cli(['export', '--from', join(run, 'finetune', l), '--out', out]), /^exported the masked mlp/);
     assert.ok(maxDiff(await ortOut(out, x), topiaryOut(join(run, 'finetune', l, 'model.safetensors'), x)) <= 1e-4, l);
   }
+  // Several picks and no knee: one line listing them, nothing written.
+  const amb = join(tmp, 'ambiguous');
+  cpSync(join(run, 'result.json'), join(amb, 'result.json'), { recursive: true });
+  for (const l of ['a', 'b']) cpSync(join(run, 'finetune', 'knee'), join(amb, 'finetune', l), { recursive: true });
+  const bad = spawnSync(process.execPath, [bin, 'export', '--from', amb, '--out', join(amb, 'm.onnx')], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /^topiary: from: '.*ambiguous' is a search run with several fine-tuned picks and no knee; give --from .*finetune\/<label> with one of: a, b\n/);
+  assert.ok(!existsSync(join(amb, 'm.onnx')));
   x.dispose();
 });
 
