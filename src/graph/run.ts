@@ -11,6 +11,7 @@ import { call } from '../core/binding.js';
 import { Conv2d } from '../nn/layers.js';
 import { autoSparseConv2d } from '../nn/sparse/conv.js';
 import { autoSparseLinear } from '../nn/sparse/linear.js';
+import { autoSparseChain } from '../nn/sparse/chain.js';
 import { Module } from '../nn/module.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tensor } from '../tensor/creation.js';
@@ -145,6 +146,38 @@ function countBatch(n: Node, state: Record<string, Tensor>): void {
   if (t) noGrad(() => t.add_(1));
 }
 
+/** A graph that is one chain [flatten] linear [relu] ... linear [relu], by parameter names. */
+export interface LinearChain { flattenFrom?: number; layers: { weight: string; bias: string | null; relu: boolean }[] }
+
+/**
+ * The graph as a plain chain of Linear (+ ReLU) layers, optionally after a Flatten up to the last
+ * dim (an MLP, or its shrunk form), or null: one input, one output, each intermediate read only by
+ * the next node, weights and biases parameters or buffers. Such a graph can run in eval mode through
+ * the fused chain (src/nn/sparse/chain.ts), as a Sequential of the same layers does.
+ */
+export function linearChainOf(g: Graph): LinearChain | null {
+  if (g.inputs.length !== 1 || g.outputs.length !== 1 || g.nodes.length === 0) return null;
+  const isState = (v: { kind: string } | null) => v !== null && (v.kind === 'param' || v.kind === 'buffer');
+  const chain: LinearChain = { layers: [] };
+  let cur = g.inputs[0];
+  for (const [i, n] of g.nodes.entries()) {
+    if (n.inputs[0] !== cur || cur.users.length !== 1 || n.outputs.length !== 1) return null;
+    if (n.op === 'flatten' && i === 0) {
+      const from = n.attrs['startDim'], to = n.attrs['endDim'];
+      if (typeof from !== 'number' || from < 1 || (to !== -1 && to !== cur.shape.length - 1)) return null;
+      chain.flattenFrom = from;
+    } else if (n.op === 'linear') {
+      const [, w, b] = n.inputs;
+      if (!w || !isState(w) || (b && !isState(b)) || n.inputs.length > 3) return null;
+      chain.layers.push({ weight: w.name, bias: b ? b.name : null, relu: false });
+    } else if (n.op === 'relu' && chain.layers.length > 0 && !chain.layers[chain.layers.length - 1].relu && g.nodes[i - 1].op === 'linear') {
+      chain.layers[chain.layers.length - 1].relu = true;
+    } else return null;
+    cur = n.outputs[0];
+  }
+  return chain.layers.length >= 2 && g.outputs[0] === cur ? chain : null;
+}
+
 /** Holds the parameters and buffers of one dot-path prefix; never run. */
 class StateHolder extends Module {
   forward(): Tensor { throw new ArgumentError('GraphModule: a state holder has no forward'); }
@@ -224,7 +257,22 @@ export class GraphModule extends Module {
     return folded;
   }
 
+  /** linearChainOf(this.graph), found once (undefined: not looked for yet). */
+  private _chain: LinearChain | null | undefined;
+
   forward(x: Tensor): Tensor {
+    if (!this.training && !tracing()) {
+      // An MLP-shaped graph runs through the fused Linear (+ ReLU) chain in eval mode, as its
+      // Sequential would (one native call instead of one per op); the chain declines (null) where
+      // it does not apply (grad mode on, another dtype or device, a shape that does not chain).
+      if (this._chain === undefined) this._chain = linearChainOf(this.graph);
+      if (this._chain) {
+        const sd = this.stateDict();
+        const c = this._chain;
+        const y = autoSparseChain(x, c.layers.map((l) => ({ weight: sd[l.weight], bias: l.bias ? sd[l.bias] : null, relu: l.relu })), { flattenFrom: c.flattenFrom });
+        if (y) return y;
+      }
+    }
     if (this.foldBatchNorm && !this.training && !tracing()) {
       const p = this.inferencePlan();
       return runGraph(p.graph, p.state, [x])[0];
