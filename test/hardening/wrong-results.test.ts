@@ -175,7 +175,10 @@ test('loadStateDict refuses another dtype (bool into a float weight; float bytes
     fails(() => m.loadStateDict(d.tensors), DtypeError, /'weight' is int32 in the state dict but float32/);
     for (const t of Object.values(d.tensors)) t.dispose();
   });
-  assert.equal(memory().tensors, before);
+  // No tensor of this test is left alive. At most `before`, not exactly: the safetensors buffers can
+  // start a garbage collection whose finalizers free earlier tests' unreachable handles meanwhile
+  // (a fresh-clone CI run counted 2 against 10).
+  assert.ok(memory().tensors <= before, `${memory().tensors} live tensors after the test, ${before} before`);
   m.dispose();
 });
 
